@@ -1,0 +1,330 @@
+"""`mongo2pg`: the engine's command line. `--help` on any command prints help and does nothing else.
+
+Exit codes: 0 success, 1 a data gate failed (unreconciled counts, validation FAIL,
+a guard stopped the run), 2 a configuration error (bad option, mapping, URI, server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from . import __version__
+from .errors import ConfigError, Mongo2PgError
+from .redact import redact_text
+
+
+def _env_default(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def _source_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    g = p.add_argument_group("source (one of)")
+    g.add_argument("--mongo-uri", default=_env_default("MONGO2PG_MONGO_URI"),
+                   help="live MongoDB URI (env MONGO2PG_MONGO_URI); tls=true&tlsCAFile=... for TLS")
+    g.add_argument("--dump", help="folder `mongodump --out` wrote (holding <db>/), or the <db> folder itself")
+    p.add_argument("--db", default="nextcrm", help="database name in MongoDB or inside the dump (default: nextcrm)")
+
+
+def _pg_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pg-uri", default=_env_default("MONGO2PG_PG_URI"),
+                   help="PostgreSQL URI (env MONGO2PG_PG_URI); sslmode=verify-full&sslrootcert=... for TLS")
+
+
+def _mapping_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mapping", default="nextcrm", help="built-in mapping name or a YAML file (default: nextcrm)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mongo2pg", description="MongoDB -> PostgreSQL migration engine "
+                                "(batched COPY, exactly-once checkpoints, full validation).")
+    p.add_argument("--version", action="version", version=f"mongo2pg {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    m = sub.add_parser("migrate", help="migrate a MongoDB database or dump into PostgreSQL (resumes by default)")
+    _source_args(m)
+    _pg_arg(m)
+    _mapping_arg(m)
+    m.add_argument("--batch-size", type=int, default=5000, help="documents per COPY transaction (default: 5000)")
+    m.add_argument("--workers", type=int, default=0, help="parallel table loaders (default: sized to the machine)")
+    m.add_argument("--error-log", default="migration-errors.log", help="JSON-lines reject log (default: %(default)s)")
+    m.add_argument("--checkpoint-file", default="migration-checkpoint.json",
+                   help="human-readable mirror of the checkpoint (default: %(default)s)")
+    m.add_argument("--progress-file", help="machine-readable progress, rewritten atomically each batch")
+    m.add_argument("--summary-file", help="write the final summary as JSON here")
+    m.add_argument("--fresh", action="store_true", help="start over: empty the target tables and the checkpoint")
+    m.add_argument("--max-error-rate", type=float, default=0.05, help="stop when a table rejects more (default: 0.05)")
+    m.add_argument("--retry-seconds", type=float, default=300, help="keep retrying lost connections this long")
+    m.add_argument("--no-finalize", action="store_true", help="leave indexes and foreign keys for `schema finalize`")
+    m.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
+
+    pl = sub.add_parser("plan", help="show what migrate would do (tables in order, source counts); writes nothing")
+    _source_args(pl)
+    _mapping_arg(pl)
+
+    st = sub.add_parser("status", help="show the checkpoint state stored in the target database")
+    _pg_arg(st)
+
+    sc = sub.add_parser("schema", help="create or check the target schema")
+    sc.add_argument("action", choices=["apply", "finalize", "diff", "show"],
+                    help="apply: enums, tables, primary keys; finalize: indexes and foreign keys; "
+                         "diff: compare the live schema with the mapping; show: print the expected schema")
+    _pg_arg(sc)
+    _mapping_arg(sc)
+    sc.add_argument("--reference", help="with diff: compare against this schema JSON instead of the mapping")
+
+    i = sub.add_parser("id", help="convert an ObjectId to its UUID or back")
+    i.add_argument("value", help="24-hex ObjectId or UUID")
+
+    sd = sub.add_parser("sample-data", help="generate NextCRM-shaped data (deterministic)")
+    sd.add_argument("--scale", type=float, default=0.01, help="1 = the runbook's production volume (1,254,390 docs)")
+    sd.add_argument("--seed", type=int, default=1)
+    sd.add_argument("--db", default="nextcrm")
+    sd.add_argument("--dirty-rate", type=float, default=0.0, help="fraction of documents given a realistic defect")
+    sd.add_argument("--out-dump", help="write a mongodump-format folder here (DIR/<db>/...)")
+    sd.add_argument("--gzip", action="store_true", help="gzip the dump files, like mongodump --gzip")
+    sd.add_argument("--mongo-uri", help="insert into this live MongoDB instead (drops the collections first)")
+    sd.add_argument("--manifest", help="with --mongo-uri: where to write the manifest")
+
+    v = sub.add_parser("validate", help="validate the target against the source, every row")
+    _source_args(v)
+    _pg_arg(v)
+    _mapping_arg(v)
+    v.add_argument("--report", default="migration-validation-report.json", help="JSON report path")
+    v.add_argument("--error-log", default="migration-errors.log", help="the migration's reject log")
+    v.add_argument("--sample", type=int, default=0, help="check a seeded random sample of N rows per table")
+    v.add_argument("--seed", type=int, default=1)
+    v.add_argument("--min-match", type=float, default=99.0, help="minimum field match percentage (default: 99)")
+    v.add_argument("--lenient", action="store_true", help="allow mismatches up to --min-match (default: strict)")
+    v.add_argument("--reference-schema", help="schema JSON the target must equal (default: from the mapping)")
+    return p
+
+
+def _fmt_eta(seconds: float) -> str:
+    if seconds <= 0 or seconds != seconds:
+        return "--"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+class ConsoleProgress:
+    """A live bar per table on a terminal; periodic lines when output is a log."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+
+    def __call__(self, ev: dict[str, Any], progress) -> None:
+        now = time.monotonic()
+        if ev["event"] == "done":
+            st = progress.state.get(ev["table"], {})
+            secs = max(now - st.get("started", now), 1e-6)
+            done = ev["position"] - st.get("start_position", 0)
+            self._line(f"  done  {ev['table']:<32} {ev['loaded']:>9,} loaded {ev['rejected']:>6,} rejected "
+                       f"{secs:7.1f}s {done / secs:>9,.0f} rec/s")
+        elif ev["event"] == "retry":
+            self._line(f"  retry {ev['table']}: {ev['message']} (again in {ev['delay']:.0f}s)")
+        elif ev["event"] == "batch" and now - self.last >= (0.5 if self.tty else 5.0):
+            self.last = now
+            parts = []
+            for t, st in progress.state.items():
+                if st.get("done") or not st.get("total"):
+                    continue
+                pct = st["position"] / st["total"]
+                secs = max(now - st["started"], 1e-6)
+                rate = (st["position"] - st.get("start_position", 0)) / secs
+                bar = "#" * int(pct * 20) + "." * (20 - int(pct * 20))
+                parts.append(f"{t} [{bar}] {pct:5.1%} {st['position']:,}/{st['total']:,} {rate:,.0f} rec/s "
+                             f"ETA {_fmt_eta((st['total'] - st['position']) / rate if rate else 0)}")
+            if parts:
+                text = "  " + " | ".join(parts)
+                if self.tty:
+                    self.stream.write("\r\033[K" + text[: os.get_terminal_size().columns - 1])
+                    self.stream.flush()
+                else:
+                    self._line(text)
+
+    def _line(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _print_summary(summary) -> None:
+    tot = summary.totals()
+    print(f"\n{'table':<32} {'source':>10} {'loaded':>10} {'rejected':>9} {'fixups':>7} {'seconds':>8} {'rec/s':>9}")
+    for t in summary.tables:
+        rate = f"{t.source / t.seconds:,.0f}" if t.seconds else "-"
+        flag = "" if t.reconciled else "  <-- source != loaded + rejected"
+        absent = " (absent in source)" if t.absent else ""
+        print(f"{t.table:<32} {t.source:>10,} {t.loaded:>10,} {t.rejected:>9,} {t.fixups:>7,} {t.seconds:>8.1f} "
+              f"{rate:>9}{absent}{flag}")
+    for name, j in summary.junctions.items():
+        print(f"{name:<32} {'':>10} {j['rows']:>10,} {'':>9} {j['dangling_links']:>7,}   (junction, "
+              f"{j['links_staged']:,} links read from both sides)")
+    print(f"\nTotal: {tot['source']:,} documents, {tot['loaded']:,} loaded, {tot['rejected']:,} rejected, "
+          f"{tot['fixups']:,} fix-ups, {tot['junction_rows']:,} junction rows in {tot['seconds']:.1f}s "
+          f"({tot['documents_per_second']:,} documents/s)")
+    print("Reconciled: source = loaded + rejected for every table" if tot["reconciled"]
+          else "NOT RECONCILED: see the tables marked above")
+    if summary.unmapped_collections:
+        print(f"Source collections not in the mapping (not migrated): {', '.join(summary.unmapped_collections)}")
+    if summary.unknown_fields:
+        print(f"Fields not in the mapping (ignored): {json.dumps(summary.unknown_fields)}")
+    print(f"Error log: {summary.error_log}")
+
+
+def _need(args, *names: str) -> None:
+    for n in names:
+        if not getattr(args, n.replace("-", "_"), None):
+            raise ConfigError(f"--{n} is required (or set MONGO2PG_{n.upper().replace('-', '_')})")
+
+
+def cmd_migrate(args) -> int:
+    from .migrate import Options, run
+
+    _need(args, "pg-uri")
+    opts = Options(pg_uri=args.pg_uri, mongo_uri=args.mongo_uri, dump=args.dump, db=args.db, mapping=args.mapping,
+                   batch_size=args.batch_size, workers=args.workers, error_log=args.error_log,
+                   checkpoint_file=args.checkpoint_file, progress_file=args.progress_file, fresh=args.fresh,
+                   max_error_rate=args.max_error_rate, retry_seconds=args.retry_seconds,
+                   finalize=not args.no_finalize)
+    summary = run(opts, render=None if args.quiet else ConsoleProgress())
+    _print_summary(summary)
+    if args.summary_file:
+        from .migrate import _private_write
+        from pathlib import Path
+
+        _private_write(Path(args.summary_file), json.dumps(summary.to_json(), indent=1))
+    return 0 if summary.status == "complete" else 1
+
+
+def cmd_plan(args) -> int:
+    from .migrate import Options, plan
+
+    print(json.dumps(plan(Options(pg_uri="", mongo_uri=args.mongo_uri, dump=args.dump, db=args.db,
+                                  mapping=args.mapping)), indent=1))
+    return 0
+
+
+def cmd_status(args) -> int:
+    from .migrate import status
+
+    _need(args, "pg-uri")
+    print(json.dumps(status(args.pg_uri), indent=1, default=str))
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from . import schema
+    from .connect import pg_connect
+    from .mapping import load_mapping
+
+    mapping = load_mapping(args.mapping)
+    if args.action == "show":
+        print(json.dumps(schema.expected_schema(mapping), indent=1))
+        return 0
+    _need(args, "pg-uri")
+    conn = pg_connect(args.pg_uri)
+    try:
+        if args.action == "apply":
+            n = schema.apply(conn, mapping)
+            print(f"schema apply: {len(mapping.tables)} tables, {len(mapping.junctions)} junctions, "
+                  f"{len(mapping.enums)} enums ensured ({n} statements, each IF NOT EXISTS)")
+        elif args.action == "finalize":
+            n = schema.finalize(conn, mapping, progress=lambda name: print(f"  created {name}", flush=True))
+            print(f"schema finalize: {n} indexes/foreign keys created")
+        else:
+            expected = json.load(open(args.reference)) if args.reference else schema.expected_schema(mapping)
+            diffs = schema.diff_schemas(expected, schema.describe(conn))
+            for d in diffs:
+                print(d)
+            print("schema matches" if not diffs else f"{len(diffs)} differences")
+            return 0 if not diffs else 1
+    finally:
+        conn.close()
+    return 0
+
+
+def cmd_id(args) -> int:
+    from .ids import IdFormatError, convert_any
+
+    try:
+        kind, other = convert_any(args.value)
+    except IdFormatError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"{'ObjectId' if kind == 'objectid' else 'UUID'} {args.value.strip()} -> "
+          f"{'UUID' if kind == 'objectid' else 'ObjectId'} {other}")
+    return 0
+
+
+def cmd_sample_data(args) -> int:
+    from . import sample_data
+
+    if bool(args.out_dump) == bool(args.mongo_uri):
+        raise ConfigError("give exactly one output: --out-dump DIR or --mongo-uri URI")
+    started = time.monotonic()
+
+    def progress(coll: str, n: int) -> None:
+        print(f"  {coll:<32} {n:>9,} documents", file=sys.stderr, flush=True)
+
+    if args.out_dump:
+        manifest = sample_data.write_dump(args.out_dump, db=args.db, seed=args.seed, scale=args.scale,
+                                          dirty_rate=args.dirty_rate, gzip_files=args.gzip, progress=progress)
+        where = f"{args.out_dump}/{args.db} (manifest: {args.out_dump}/sample-data-manifest.json)"
+    else:
+        from .connect import mongo_client
+
+        client = mongo_client(args.mongo_uri)
+        manifest = sample_data.write_live(client, db=args.db, seed=args.seed, scale=args.scale,
+                                          dirty_rate=args.dirty_rate, progress=progress, manifest_path=args.manifest)
+        from .redact import redact_uri
+
+        where = f"{redact_uri(args.mongo_uri)} db={args.db}"
+    m = manifest.to_json()
+    print(f"sample-data: {m['total']:,} documents in {len(m['counts'])} collections -> {where} "
+          f"({time.monotonic() - started:.1f}s; {m['dirty_documents']:,} dirty)")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from .validate import ValidateOptions, validate
+
+    _need(args, "pg-uri")
+    report = validate(ValidateOptions(pg_uri=args.pg_uri, mongo_uri=args.mongo_uri, dump=args.dump, db=args.db,
+                                      mapping=args.mapping, report=args.report, error_log=args.error_log,
+                                      sample=args.sample, seed=args.seed, min_match=args.min_match,
+                                      strict=not args.lenient, reference_schema=args.reference_schema))
+    return 0 if report["overallStatus"] == "PASS" else 1
+
+
+COMMANDS = {"migrate": cmd_migrate, "plan": cmd_plan, "status": cmd_status, "schema": cmd_schema, "id": cmd_id,
+            "sample-data": cmd_sample_data, "validate": cmd_validate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except Mongo2PgError as exc:
+        print(f"mongo2pg {args.command}: error: {redact_text(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"mongo2pg {args.command}: interrupted; committed work is checkpointed, rerun to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

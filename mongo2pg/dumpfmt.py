@@ -1,0 +1,169 @@
+"""The mongodump directory format: `<out>/<db>/<coll>.bson[.gz]` + `<coll>.metadata.json[.gz]`.
+
+A .bson file is BSON documents concatenated; `--gzip` compresses both files.
+Reading streams document by document; a reader can resume at a document ordinal
+(dump files are immutable, so an ordinal is a stable position).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import bson
+from bson import json_util
+from bson.codec_options import CodecOptions, DatetimeConversion
+
+from .errors import ConfigError
+
+# tz-aware UTC datetimes; dates outside Python's range come back as DatetimeMS
+# instead of raising; invalid UTF-8 survives as surrogates so it can be rejected
+# by name instead of crashing the read.
+CODEC = CodecOptions(tz_aware=True, datetime_conversion=DatetimeConversion.DATETIME_AUTO,
+                     unicode_decode_error_handler="surrogateescape")
+EXTJSON = json_util.JSONOptions(json_mode=json_util.JSONMode.CANONICAL, tz_aware=True)
+_LEN = struct.Struct("<i")
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+@dataclass(frozen=True)
+class DumpCollection:
+    name: str
+    bson_path: Path
+    metadata_path: Path | None
+    gzipped: bool
+
+
+def resolve_db_dir(dump: str | Path, db: str = "nextcrm") -> Path:
+    """Accept the folder `mongodump --out` wrote (with <db>/ inside) or the <db> folder itself."""
+    root = Path(dump)
+    if not root.is_dir():
+        raise ConfigError(f"dump folder {root} does not exist (give the folder mongodump --out wrote)")
+    if (root / db).is_dir():
+        return root / db
+    if any(p.name.endswith((".bson", ".bson.gz")) for p in root.iterdir()):
+        return root
+    raise ConfigError(f"dump folder {root} has no database folder {db!r} and no .bson files (check --dump and --db)")
+
+
+def list_collections(db_dir: Path) -> dict[str, DumpCollection]:
+    out: dict[str, DumpCollection] = {}
+    for p in sorted(db_dir.iterdir()):
+        for suffix, gz in ((".bson.gz", True), (".bson", False)):
+            if p.name.endswith(suffix):
+                name = p.name[: -len(suffix)]
+                meta = db_dir / (name + (".metadata.json.gz" if gz else ".metadata.json"))
+                out[name] = DumpCollection(name, p, meta if meta.exists() else None, gz)
+    return out
+
+
+def _open(path: Path, gz: bool) -> BinaryIO:
+    return gzip.open(path, "rb") if gz else open(path, "rb", buffering=1 << 20)
+
+
+def skip_documents(f: BinaryIO, count: int) -> int:
+    """Advance past `count` documents by their length prefixes (no decoding). Returns how many were skipped."""
+    skipped = 0
+    while skipped < count:
+        head = f.read(4)
+        if len(head) < 4:
+            break
+        (size,) = _LEN.unpack(head)
+        f.read(size - 4) if isinstance(f, gzip.GzipFile) else f.seek(size - 4, io.SEEK_CUR)
+        skipped += 1
+    return skipped
+
+
+def iter_documents(coll: DumpCollection, start: int = 0) -> Iterator[dict[str, Any]]:
+    """Yield the collection's documents in file order, from ordinal `start`."""
+    with _open(coll.bson_path, coll.gzipped) as f:
+        if start:
+            skip_documents(f, start)
+        yield from bson.decode_file_iter(f, CODEC)
+
+
+def iter_raw(coll: DumpCollection) -> Iterator[bytes]:
+    """Yield each document's raw BSON bytes (for checksums and byte-level comparisons)."""
+    with _open(coll.bson_path, coll.gzipped) as f:
+        while True:
+            head = f.read(4)
+            if len(head) < 4:
+                return
+            (size,) = _LEN.unpack(head)
+            yield head + f.read(size - 4)
+
+
+def count_documents(coll: DumpCollection) -> int:
+    with _open(coll.bson_path, coll.gzipped) as f:
+        return skip_documents(f, 1 << 62)
+
+
+def read_metadata(coll: DumpCollection) -> dict[str, Any]:
+    if coll.metadata_path is None:
+        return {}
+    opener = gzip.open if coll.metadata_path.name.endswith(".gz") else open
+    with opener(coll.metadata_path, "rt", encoding="utf-8") as f:
+        return json_util.loads(f.read())
+
+
+def metadata_document(name: str, indexes: list[dict[str, Any]] | None = None, options: dict | None = None) -> str:
+    """The <coll>.metadata.json text, in the shape mongodump writes (canonical extended JSON)."""
+    idx = indexes or [{"v": 2, "key": {"_id": 1}, "name": "_id_"}]
+    doc = {"indexes": idx, "uuid": "", "collectionName": name, "type": "collection", "options": options or {}}
+    return json_util.dumps(doc, json_options=EXTJSON)
+
+
+class DumpWriter:
+    """Writes one database folder of a mongodump-format dump, one collection at a time."""
+
+    def __init__(self, out: str | Path, db: str, gzip_files: bool = False):
+        self.db_dir = Path(out) / db
+        self.gzip = gzip_files
+        self.db_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.db_dir, DIR_MODE)
+        os.chmod(self.db_dir.parent, DIR_MODE)
+
+    def _open_write(self, filename: str) -> BinaryIO:
+        path = self.db_dir / filename
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        raw = os.fdopen(fd, "wb", buffering=1 << 20)
+        # mtime=0 keeps gzip output byte-identical from run to run.
+        return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0, filename="") if self.gzip else raw
+
+    def write_collection(self, name: str, docs: Iterable[dict[str, Any] | bytes],
+                         indexes: list[dict[str, Any]] | None = None, options: dict | None = None) -> int:
+        n = 0
+        suffix = ".gz" if self.gzip else ""
+        f = self._open_write(f"{name}.bson{suffix}")
+        try:
+            for doc in docs:
+                f.write(doc if isinstance(doc, bytes) else bson.encode(doc))
+                n += 1
+        finally:
+            f.close()
+            if self.gzip:
+                f.fileobj.close()  # GzipFile does not close a fileobj it was given
+        m = self._open_write(f"{name}.metadata.json{suffix}")
+        try:
+            m.write(metadata_document(name, indexes, options).encode())
+        finally:
+            m.close()
+            if self.gzip:
+                m.fileobj.close()
+        return n
+
+
+def to_extended_json(doc: Any) -> str:
+    """Canonical extended JSON of a document, for error logs; never fails."""
+    try:
+        return json_util.dumps(doc, json_options=EXTJSON, ensure_ascii=True)
+    except Exception:  # noqa: BLE001 - a log line must always be written
+        return json.dumps(repr(doc))

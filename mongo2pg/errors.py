@@ -1,0 +1,25 @@
+"""Exception classes. Configuration errors exit with code 2, data gate failures with 1."""
+
+
+class Mongo2PgError(Exception):
+    """Base class for errors the CLI reports as one clear line."""
+
+    exit_code = 1
+
+
+class ConfigError(Mongo2PgError):
+    """Bad input from the operator: mapping, URI, options. Exit code 2."""
+
+    exit_code = 2
+
+
+class MappingError(ConfigError):
+    """The mapping file is invalid; the message names the file, line and key."""
+
+
+class ConnectionFailed(ConfigError):
+    """A server could not be reached or refused the credentials."""
+
+
+class GuardTripped(Mongo2PgError):
+    """A safety guard (error rate, free disk) stopped the run after a clean checkpoint."""

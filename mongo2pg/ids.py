@@ -1,0 +1,61 @@
+"""Deterministic, reversible ObjectId <-> UUID mapping.
+
+The 12 ObjectId bytes are embedded in a UUIDv8 (RFC 9562):
+
+    oid  = t0 t1 t2 t3 r0 r1 | r2 r3 r4 c0 c1 c2
+    uuid = t0t1t2t3-r0r1-8000-8000-r2r3r4c0c1c2
+
+Bytes 6..9 hold the version (8) and the RFC variant; the rest is the ObjectId, in
+order. So the UUID's text shows the ObjectId (first 12 and last 12 hex digits), a
+reference converts without a lookup, a resumed run produces the same ids, and the
+UUID order in PostgreSQL (bytewise) equals the ObjectId order in MongoDB.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from bson import ObjectId
+
+_MIDDLE = bytes.fromhex("80008000")
+
+
+class IdFormatError(ValueError):
+    """The value is neither an ObjectId nor a UUID made by this scheme."""
+
+
+def uuid_bytes_from_oid_bytes(oid: bytes) -> bytes:
+    return oid[:6] + _MIDDLE + oid[6:]
+
+
+def uuid_from_objectid(oid: ObjectId | str | bytes) -> str:
+    """ObjectId (or its 24-hex text, or its 12 bytes) -> UUID text."""
+    if isinstance(oid, ObjectId):
+        raw = oid.binary
+    elif isinstance(oid, bytes) and len(oid) == 12:
+        raw = oid
+    elif isinstance(oid, str) and ObjectId.is_valid(oid):
+        raw = bytes.fromhex(oid)
+    else:
+        raise IdFormatError(f"not an ObjectId: {oid!r}")
+    h = raw.hex()
+    return f"{h[0:8]}-{h[8:12]}-8000-8000-{h[12:24]}"
+
+
+def objectid_from_uuid(value: uuid.UUID | str) -> ObjectId:
+    """UUID made by uuid_from_objectid -> the ObjectId it embeds."""
+    try:
+        raw = (value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))).bytes
+    except ValueError as exc:
+        raise IdFormatError(f"not a UUID: {value!r}") from exc
+    if raw[6:10] != _MIDDLE:
+        raise IdFormatError(f"UUID {value} was not made from an ObjectId by mongo2pg (bytes 6-9 are not 80008000)")
+    return ObjectId(raw[:6] + raw[10:])
+
+
+def convert_any(text: str) -> tuple[str, str]:
+    """For `mongo2pg id`: returns (kind of the input, the other side's id)."""
+    text = text.strip()
+    if ObjectId.is_valid(text) and len(text) == 24:
+        return "objectid", uuid_from_objectid(text)
+    return "uuid", str(objectid_from_uuid(text))

@@ -1,0 +1,362 @@
+"""The mapping spec: which collection becomes which table, and how.
+
+Loaded from YAML and validated on load; every error names the file, the line and
+the key path. Table order comes from the foreign keys (topological sort).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import MappingError
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "mappings"
+
+SCALAR_TYPES = {"uuid", "text", "integer", "bigint", "double", "boolean", "timestamp", "jsonb", "enum"}
+ARRAY_TYPES = {"text[]", "uuid[]", "integer[]"}
+ALL_TYPES = SCALAR_TYPES | ARRAY_TYPES
+DANGLING_POLICIES = {"null", "reject", "keep"}
+FK_ACTIONS = {"CASCADE", "SET NULL", "RESTRICT", "NO ACTION", "SET DEFAULT"}
+# A column default is SQL text in the DDL: only these shapes are accepted, so a
+# mapping cannot smuggle statements through it.
+_SAFE_DEFAULT = re.compile(r"^(CURRENT_TIMESTAMP|true|false|-?\d+(\.\d+)?|'(?:[^']|'')*')$")
+_MAX_IDENT_BYTES = 63  # PostgreSQL truncates longer names silently: two could collide.
+
+COLUMN_KEYS = {"name", "source", "type", "enum", "primary_key", "required", "default", "fill",
+               "references", "on_delete", "on_update", "on_dangling"}
+TABLE_KEYS = {"collection", "columns", "indexes", "drop"}
+JUNCTION_KEYS = {"left", "right", "sources", "indexes"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    source: str
+    type: str
+    enum: str | None = None
+    primary_key: bool = False
+    required: bool = False
+    default: str | None = None  # SQL default in the DDL
+    fill: Any = None  # value used when the source value is missing; "objectid_time" is special
+    references: str | None = None
+    on_delete: str = "SET NULL"
+    on_update: str = "CASCADE"
+    on_dangling: str = "null"
+
+    @property
+    def not_null(self) -> bool:
+        return self.primary_key or self.required
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    collection: str
+    columns: tuple[Column, ...]
+    indexes: tuple[Index, ...] = ()
+    drop: tuple[str, ...] = ()
+
+    @property
+    def pk(self) -> Column:
+        return next(c for c in self.columns if c.primary_key)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass(frozen=True)
+class JunctionSide:
+    column: str
+    references: str
+
+
+@dataclass(frozen=True)
+class JunctionSource:
+    collection: str
+    field: str
+    holds: str  # "left" or "right": which side's ids the array holds; the document is the other side
+
+
+@dataclass(frozen=True)
+class Junction:
+    name: str
+    left: JunctionSide
+    right: JunctionSide
+    sources: tuple[JunctionSource, ...]
+    indexes: tuple[Index, ...] = ()
+
+    def side(self, which: str) -> JunctionSide:
+        return self.left if which == "left" else self.right
+
+
+@dataclass
+class Mapping:
+    name: str
+    path: str
+    enums: dict[str, tuple[str, ...]]
+    tables: dict[str, Table]  # in load order (parents first)
+    junctions: dict[str, Junction]
+    digest: str = ""
+    by_collection: dict[str, Table] = field(default_factory=dict)
+
+    def junction_sources(self, collection: str) -> list[tuple[Junction, JunctionSource]]:
+        return [(j, s) for j in self.junctions.values() for s in j.sources if s.collection == collection]
+
+    def foreign_keys(self) -> list[dict[str, Any]]:
+        """Every FK in the reference schema's shape (entity references, then junction sides)."""
+        out = []
+        for t in self.tables.values():
+            for c in t.columns:
+                if c.references:
+                    out.append({"table": t.name, "name": f"{t.name}_{c.name}_fkey", "columns": [c.name],
+                                "references": c.references, "ref_columns": [self.tables[c.references].pk.name],
+                                "on_delete": c.on_delete, "on_update": c.on_update})
+        for j in self.junctions.values():
+            for side in (j.left, j.right):
+                out.append({"table": j.name, "name": f"{j.name}_{side.column}_fkey", "columns": [side.column],
+                            "references": side.references,
+                            "ref_columns": [self.tables[side.references].pk.name],
+                            "on_delete": "CASCADE", "on_update": "CASCADE"})
+        return out
+
+    def indexes(self) -> list[tuple[str, Index]]:
+        out = [(t.name, i) for t in self.tables.values() for i in t.indexes]
+        out += [(j.name, i) for j in self.junctions.values() for i in j.indexes]
+        return out
+
+
+def _line_index(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map each key path in the YAML document to its 1-based line, for error messages."""
+    out = {} if out is None else out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[path + (key,)] = k.start_mark.line + 1
+            _line_index(v, path + (key,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _line_index(v, path + (i,), out)
+    return out
+
+
+class _Checker:
+    def __init__(self, path: str, lines: dict[tuple, int]):
+        self.path, self.lines = path, lines
+
+    def fail(self, where: tuple, message: str) -> MappingError:
+        probe = where
+        while probe and probe not in self.lines:
+            probe = probe[:-1]
+        line = self.lines.get(probe, 1)
+        key = ".".join(str(p) for p in where) or "(top)"
+        return MappingError(f"{self.path}:{line}: {key}: {message}")
+
+    def ident(self, where: tuple, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, f"must be a non-empty name, got {value!r}")
+        if "\x00" in value:
+            raise self.fail(where, "a name cannot contain a NUL byte")
+        if len(value.encode()) > _MAX_IDENT_BYTES:
+            raise self.fail(where, f"name {value!r} is longer than PostgreSQL's 63 bytes")
+        return value
+
+    def keys(self, where: tuple, obj: Any, allowed: set[str], required: set[str] = frozenset()) -> dict:
+        if not isinstance(obj, dict):
+            raise self.fail(where, f"must be a mapping, got {type(obj).__name__}")
+        for k in obj:
+            if k not in allowed:
+                raise self.fail(where + (k,), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        for k in required:
+            if k not in obj:
+                raise self.fail(where, f"missing required key {k!r}")
+        return obj
+
+
+def _parse_column(chk: _Checker, where: tuple, raw: Any, enums: dict) -> Column:
+    raw = chk.keys(where, raw, COLUMN_KEYS, {"name", "type"})
+    name = chk.ident(where + ("name",), raw["name"])
+    ctype = raw["type"]
+    if ctype not in ALL_TYPES:
+        raise chk.fail(where + ("type",), f"unknown type {ctype!r} (one of: {', '.join(sorted(ALL_TYPES))})")
+    enum = raw.get("enum")
+    if ctype == "enum" and enum not in enums:
+        raise chk.fail(where + ("enum",), f"enum {enum!r} is not declared under enums:")
+    default = raw.get("default")
+    if default is not None and not _SAFE_DEFAULT.match(str(default)):
+        raise chk.fail(where + ("default",), f"default {default!r} must be a literal, a quoted string or CURRENT_TIMESTAMP")
+    on_dangling = raw.get("on_dangling", "null")
+    on_dangling = "null" if on_dangling is None else on_dangling
+    if on_dangling not in DANGLING_POLICIES:
+        raise chk.fail(where + ("on_dangling",), f"must be one of {sorted(DANGLING_POLICIES)}")
+    for key in ("on_delete", "on_update"):
+        if key in raw and raw[key] not in FK_ACTIONS:
+            raise chk.fail(where + (key,), f"must be one of {sorted(FK_ACTIONS)}")
+    refs = raw.get("references")
+    if refs is not None:
+        chk.ident(where + ("references",), refs)
+        if ctype != "uuid":
+            raise chk.fail(where + ("references",), "only uuid columns can reference a table")
+    source = raw.get("source", name)
+    if not isinstance(source, str) or not source:
+        raise chk.fail(where + ("source",), "must be a field name")
+    return Column(name=name, source=source, type=ctype, enum=enum, primary_key=bool(raw.get("primary_key", False)),
+                  required=bool(raw.get("required", False)), default=None if default is None else str(default),
+                  fill=raw.get("fill"), references=refs, on_delete=raw.get("on_delete", "SET NULL"),
+                  on_update=raw.get("on_update", "CASCADE"), on_dangling=on_dangling)
+
+
+def _parse_indexes(chk: _Checker, where: tuple, raw: Any, table: str, columns: set[str]) -> tuple[Index, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise chk.fail(where, "must be a list")
+    out = []
+    for i, item in enumerate(raw):
+        item = chk.keys(where + (i,), item, {"name", "columns", "unique"}, {"columns"})
+        cols = item["columns"]
+        if not isinstance(cols, list) or not cols:
+            raise chk.fail(where + (i, "columns"), "must be a non-empty list")
+        for c in cols:
+            if c not in columns:
+                raise chk.fail(where + (i, "columns"), f"column {c!r} is not a column of {table}")
+        name = chk.ident(where + (i, "name"), item.get("name", f"{table}_{'_'.join(cols)}_idx"))
+        out.append(Index(name=name, columns=tuple(cols), unique=bool(item.get("unique", False))))
+    return tuple(out)
+
+
+def _topological(chk: _Checker, tables: dict[str, Table]) -> dict[str, Table]:
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, stack: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = " -> ".join(stack[stack.index(name):] + [name])
+            raise chk.fail(("tables", name), f"foreign keys form a cycle: {cycle}")
+        state[name] = 1
+        for col in tables[name].columns:
+            if col.references and col.references != name:
+                visit(col.references, stack + [name])
+        state[name] = 2
+        order.append(name)
+
+    for name in tables:
+        visit(name, [])
+    return {n: tables[n] for n in order}
+
+
+def resolve_mapping_path(name_or_path: str) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yml", ".yaml") or candidate.exists():
+        return candidate
+    return BUILTIN_DIR / f"{name_or_path}.yml"
+
+
+def load_mapping(name_or_path: str = "nextcrm") -> Mapping:
+    """Load and validate a mapping: a built-in name (`nextcrm`) or a YAML file path."""
+    path = resolve_mapping_path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise MappingError(f"{path}: mapping file not found (give a built-in name like 'nextcrm' or a .yml path)") from exc
+    return parse_mapping(text, str(path))
+
+
+def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise MappingError(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    chk = _Checker(path, _line_index(node) if node is not None else {})
+    raw = chk.keys((), raw, {"version", "name", "enums", "tables", "junctions"}, {"tables"})
+    if raw.get("version", 1) != 1:
+        raise chk.fail(("version",), "only version 1 is understood")
+    enums: dict[str, tuple[str, ...]] = {}
+    for ename, values in (raw.get("enums") or {}).items():
+        chk.ident(("enums", ename), ename)
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            raise chk.fail(("enums", ename), "must be a non-empty list of strings")
+        enums[ename] = tuple(values)
+
+    tables: dict[str, Table] = {}
+    raw_tables = raw["tables"]
+    if not isinstance(raw_tables, dict) or not raw_tables:
+        raise chk.fail(("tables",), "must map table names to table definitions")
+    for tname, tdef in raw_tables.items():
+        where = ("tables", tname)
+        chk.ident(where, tname)
+        tdef = chk.keys(where, tdef, TABLE_KEYS, {"columns"})
+        if not isinstance(tdef["columns"], list) or not tdef["columns"]:
+            raise chk.fail(where + ("columns",), "must be a non-empty list")
+        cols = tuple(_parse_column(chk, where + ("columns", i), c, enums) for i, c in enumerate(tdef["columns"]))
+        names = [c.name for c in cols]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise chk.fail(where + ("columns",), f"duplicate column names: {sorted(dupes)}")
+        pks = [c for c in cols if c.primary_key]
+        if len(pks) != 1 or pks[0].type != "uuid" or pks[0].source != "_id":
+            raise chk.fail(where + ("columns",), "exactly one primary_key column, of type uuid with source _id, is required")
+        drop = tdef.get("drop") or []
+        if not isinstance(drop, list):
+            raise chk.fail(where + ("drop",), "must be a list of source field names")
+        tables[tname] = Table(name=tname, collection=str(tdef.get("collection", tname)), columns=cols,
+                              indexes=_parse_indexes(chk, where + ("indexes",), tdef.get("indexes"), tname, set(names)),
+                              drop=tuple(drop))
+    for t in tables.values():
+        for i, c in enumerate(t.columns):
+            if c.references and c.references not in tables:
+                raise chk.fail(("tables", t.name, "columns", i, "references"), f"table {c.references!r} is not in the mapping")
+
+    junctions: dict[str, Junction] = {}
+    for jname, jdef in (raw.get("junctions") or {}).items():
+        where = ("junctions", jname)
+        chk.ident(where, jname)
+        if jname in tables:
+            raise chk.fail(where, "a junction cannot have the name of a table")
+        jdef = chk.keys(where, jdef, JUNCTION_KEYS, {"left", "right", "sources"})
+        sides = {}
+        for s in ("left", "right"):
+            sd = chk.keys(where + (s,), jdef[s], {"column", "references"}, {"column", "references"})
+            if sd["references"] not in tables:
+                raise chk.fail(where + (s, "references"), f"table {sd['references']!r} is not in the mapping")
+            sides[s] = JunctionSide(column=chk.ident(where + (s, "column"), sd["column"]), references=sd["references"])
+        if sides["left"].column == sides["right"].column:
+            raise chk.fail(where, "left and right columns must differ")
+        sources = []
+        for i, src in enumerate(jdef["sources"] or []):
+            src = chk.keys(where + ("sources", i), src, {"collection", "field", "holds"}, {"collection", "field", "holds"})
+            if src["holds"] not in ("left", "right"):
+                raise chk.fail(where + ("sources", i, "holds"), "must be left or right")
+            owner = sides["right" if src["holds"] == "left" else "left"].references
+            if tables[owner].collection != src["collection"]:
+                raise chk.fail(where + ("sources", i, "collection"),
+                               f"an array holding {src['holds']} ids must live in {tables[owner].collection!r}, the other side")
+            sources.append(JunctionSource(collection=src["collection"], field=str(src["field"]), holds=src["holds"]))
+        if not sources:
+            raise chk.fail(where + ("sources",), "a junction needs at least one source array")
+        junctions[jname] = Junction(name=jname, left=sides["left"], right=sides["right"], sources=tuple(sources),
+                                    indexes=_parse_indexes(chk, where + ("indexes",), jdef.get("indexes"), jname,
+                                                           {sides["left"].column, sides["right"].column}))
+    ordered = _topological(chk, tables)
+    mapping = Mapping(name=str(raw.get("name", Path(path).stem)), path=path, enums=enums, tables=ordered,
+                      junctions=junctions, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
+    mapping.by_collection = {t.collection: t for t in ordered.values()}
+    return mapping

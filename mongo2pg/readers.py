@@ -1,0 +1,143 @@
+"""Sources: a live MongoDB (pymongo) or a mongodump directory, behind one interface.
+
+Both yield a collection's documents in batches from a resume point: the live
+reader sorts by _id and resumes after the last committed _id; the dump reader
+resumes at the committed document ordinal (a dump file never changes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bson import ObjectId
+from bson.codec_options import CodecOptions
+
+from . import dumpfmt
+from .connect import mongo_client
+from .errors import ConfigError
+from .redact import redact_uri
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    position: int = 0  # documents already consumed
+    last_id: str | None = None  # hex of the last consumed _id (live sources)
+
+
+class Source(Protocol):
+    label: str
+
+    def collections(self) -> set[str]: ...
+
+    def count(self, collection: str) -> int: ...
+
+    def batches(self, collection: str, resume: ResumePoint, size: int) -> Iterator[list[dict[str, Any]]]: ...
+
+    def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+def _chunks(it, size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for doc in it:
+        batch.append(doc)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class DumpSource:
+    def __init__(self, dump: str, db: str = "nextcrm"):
+        self.db_dir = dumpfmt.resolve_db_dir(dump, db)
+        self._colls = dumpfmt.list_collections(self.db_dir)
+        self._counts: dict[str, int] = {}
+        self.label = f"dump {self.db_dir}"
+
+    def collections(self) -> set[str]:
+        return set(self._colls)
+
+    def count(self, collection: str) -> int:
+        if collection not in self._colls:
+            return 0
+        if collection not in self._counts:
+            self._counts[collection] = dumpfmt.count_documents(self._colls[collection])
+        return self._counts[collection]
+
+    def batches(self, collection: str, resume: ResumePoint, size: int) -> Iterator[list[dict[str, Any]]]:
+        if collection not in self._colls:
+            return iter(())
+        return _chunks(dumpfmt.iter_documents(self._colls[collection], resume.position), size)
+
+    def iter_all(self, collection: str) -> Iterator[dict[str, Any]]:
+        if collection not in self._colls:
+            return iter(())
+        return dumpfmt.iter_documents(self._colls[collection])
+
+    def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """Documents by _id hex: one scan of the file (used only for the rare late reject)."""
+        found: dict[str, dict[str, Any]] = {}
+        if not ids or collection not in self._colls:
+            return found
+        for doc in dumpfmt.iter_documents(self._colls[collection]):
+            key = str(doc.get("_id"))
+            if key in ids:
+                found[key] = doc
+                if len(found) == len(ids):
+                    break
+        return found
+
+    def close(self) -> None:
+        pass
+
+
+class MongoSource:
+    def __init__(self, uri: str, db: str = "nextcrm"):
+        self.client = mongo_client(uri)
+        self.db = self.client.get_database(db, codec_options=CodecOptions(
+            tz_aware=True, datetime_conversion=dumpfmt.CODEC.datetime_conversion,
+            unicode_decode_error_handler="surrogateescape"))
+        self.label = f"mongodb {redact_uri(uri)} db={db}"
+        names = set(self.db.list_collection_names())
+        if not names:
+            raise ConfigError(f"MongoDB database {db!r} has no collections at {redact_uri(uri)} (check --db)")
+        self._names = names
+
+    def collections(self) -> set[str]:
+        return self._names
+
+    def count(self, collection: str) -> int:
+        return self.db[collection].count_documents({}) if collection in self._names else 0
+
+    def batches(self, collection: str, resume: ResumePoint, size: int) -> Iterator[list[dict[str, Any]]]:
+        if collection not in self._names:
+            return iter(())
+        query: dict[str, Any] = {}
+        if resume.last_id:
+            query = {"_id": {"$gt": ObjectId(resume.last_id)}}
+        cursor = self.db[collection].find(query, sort=[("_id", 1)], batch_size=size)
+        return _chunks(cursor, size)
+
+    def iter_all(self, collection: str) -> Iterator[dict[str, Any]]:
+        if collection not in self._names:
+            return iter(())
+        return self.db[collection].find({}, sort=[("_id", 1)], batch_size=5000)
+
+    def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        oids = [ObjectId(i) for i in ids if ObjectId.is_valid(i)]
+        return {str(d["_id"]): d for d in self.db[collection].find({"_id": {"$in": oids}})}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_source(mongo_uri: str | None, dump: str | None, db: str) -> DumpSource | MongoSource:
+    if bool(mongo_uri) == bool(dump):
+        raise ConfigError("give exactly one source: --mongo-uri URI or --dump DIR")
+    return DumpSource(dump, db) if dump else MongoSource(mongo_uri, db)

@@ -1,0 +1,255 @@
+"""DDL from the mapping (apply, finalize) and introspection of a live schema.
+
+`apply` creates enums, tables and primary keys; `finalize` creates the secondary
+indexes and foreign keys after the bulk load, as pgloader does. Both are safe to
+rerun. Every identifier goes through psycopg2.sql.Identifier.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from psycopg2 import sql
+
+from .mapping import Column, Mapping
+
+STATE_SCHEMA = "mongo2pg"
+PG_TYPES = {"uuid": "UUID", "text": "TEXT", "integer": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE PRECISION",
+            "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)", "jsonb": "JSONB", "text[]": "TEXT[]",
+            "uuid[]": "UUID[]", "integer[]": "INTEGER[]"}
+
+
+def column_type(col: Column) -> sql.Composable:
+    if col.type == "enum":
+        return sql.Identifier(col.enum)
+    return sql.SQL(PG_TYPES[col.type])
+
+
+def reference_type(col: Column) -> str:
+    """The type as the reference schema file spells it (enums in double quotes)."""
+    return f'"{col.enum}"' if col.type == "enum" else PG_TYPES[col.type]
+
+
+def state_ddl() -> list[sql.Composable]:
+    s = sql.Identifier(STATE_SCHEMA)
+    return [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s),
+        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.run (
+            key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now())""").format(s),
+        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.checkpoint (
+            step TEXT PRIMARY KEY, position BIGINT NOT NULL DEFAULT 0, last_id TEXT,
+            loaded BIGINT NOT NULL DEFAULT 0, rejected BIGINT NOT NULL DEFAULT 0, fixups BIGINT NOT NULL DEFAULT 0,
+            done BOOLEAN NOT NULL DEFAULT false, seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT now())""").format(s),
+        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.rejects (
+            seq BIGSERIAL PRIMARY KEY, severity TEXT NOT NULL, tbl TEXT NOT NULL, source_id TEXT, uuid TEXT,
+            reason TEXT NOT NULL, field TEXT, message TEXT NOT NULL, document TEXT,
+            logged_at TIMESTAMPTZ NOT NULL DEFAULT now())""").format(s),
+        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.junction_stage (
+            junction TEXT NOT NULL, left_id UUID NOT NULL, right_id UUID NOT NULL,
+            source_collection TEXT NOT NULL, source_field TEXT NOT NULL)""").format(s),
+    ]
+
+
+def apply_statements(mapping: Mapping, existing_enums: set[str]) -> list[sql.Composable]:
+    out: list[sql.Composable] = []
+    for name, values in mapping.enums.items():
+        if name not in existing_enums:
+            out.append(sql.SQL("CREATE TYPE {} AS ENUM ({})").format(
+                sql.Identifier(name), sql.SQL(", ").join(sql.Literal(v) for v in values)))
+    for t in mapping.tables.values():
+        cols = []
+        for c in t.columns:
+            parts = [sql.Identifier(c.name), column_type(c)]
+            if c.not_null:
+                parts.append(sql.SQL("NOT NULL"))
+            if c.default is not None:
+                # Validated on load against a literal-only pattern (mapping._SAFE_DEFAULT).
+                parts.append(sql.SQL("DEFAULT " + c.default))
+            cols.append(sql.SQL(" ").join(parts))
+        cols.append(sql.SQL("CONSTRAINT {} PRIMARY KEY ({})").format(
+            sql.Identifier(f"{t.name}_pkey"), sql.Identifier(t.pk.name)))
+        out.append(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(sql.Identifier(t.name), sql.SQL(", ").join(cols)))
+    for j in mapping.junctions.values():
+        out.append(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({} UUID NOT NULL, {} UUID NOT NULL, CONSTRAINT {} PRIMARY KEY ({}, {}))").format(
+            sql.Identifier(j.name), sql.Identifier(j.left.column), sql.Identifier(j.right.column),
+            sql.Identifier(f"{j.name}_pkey"), sql.Identifier(j.left.column), sql.Identifier(j.right.column)))
+    return out
+
+
+def existing_enums(cur) -> set[str]:
+    cur.execute("SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                "WHERE t.typtype = 'e' AND n.nspname = current_schema()")
+    return {r[0] for r in cur.fetchall()}
+
+
+def apply(conn, mapping: Mapping) -> int:
+    """Create the state schema, enums, tables and primary keys. Returns statements run."""
+    with conn.cursor() as cur:
+        stmts = state_ddl() + apply_statements(mapping, existing_enums(cur))
+        for s in stmts:
+            cur.execute(s)
+    conn.commit()
+    return len(stmts)
+
+
+def finalize_statements(conn, mapping: Mapping) -> list[tuple[str, sql.Composable]]:
+    """Indexes and foreign keys that do not exist yet, as (name, statement)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+        have_idx = {r[0] for r in cur.fetchall()}
+        cur.execute("SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+                    "WHERE c.contype = 'f' AND n.nspname = current_schema()")
+        have_fk = {r[0] for r in cur.fetchall()}
+    out: list[tuple[str, sql.Composable]] = []
+    for table, idx in mapping.indexes():
+        if idx.name not in have_idx:
+            out.append((idx.name, sql.SQL("CREATE {}INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.SQL("UNIQUE " if idx.unique else ""), sql.Identifier(idx.name), sql.Identifier(table),
+                sql.SQL(", ").join(sql.Identifier(c) for c in idx.columns))))
+    for fk in mapping.foreign_keys():
+        if fk["name"] not in have_fk:
+            out.append((fk["name"], sql.SQL(
+                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}").format(
+                sql.Identifier(fk["table"]), sql.Identifier(fk["name"]), sql.Identifier(fk["columns"][0]),
+                sql.Identifier(fk["references"]), sql.Identifier(fk["ref_columns"][0]),
+                sql.SQL(fk["on_delete"]), sql.SQL(fk["on_update"]))))
+    return out
+
+
+def finalize(conn, mapping: Mapping, progress=None) -> int:
+    stmts = finalize_statements(conn, mapping)
+    with conn.cursor() as cur:
+        for name, stmt in stmts:
+            cur.execute(stmt)
+            conn.commit()
+            if progress:
+                progress(name)
+    return len(stmts)
+
+
+# ---- introspection ------------------------------------------------------------------------
+
+_CAST = re.compile(r"::[\w\" ]+(\[\])?$")
+
+
+def describe(conn, tables: list[str] | None = None) -> dict[str, Any]:
+    """The live schema (current_schema()) in the reference file's shape."""
+    with conn.cursor() as cur:
+        cur.execute("""
+            SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                   pg_get_expr(d.adbin, d.adrelid), t.typtype
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            JOIN pg_type t ON t.oid = a.atttypid
+            LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+            WHERE n.nspname = current_schema() AND c.relkind = 'r'
+            ORDER BY c.relname, a.attnum""")
+        out_tables: dict[str, Any] = {}
+        for rel, col, typ, notnull, default, typtype in cur.fetchall():
+            if tables is not None and rel not in tables:
+                continue
+            if typtype == "e":
+                typ = f'"{typ.strip(chr(34))}"'
+            else:
+                typ = typ.replace("timestamp(3) without time zone", "TIMESTAMP(3)").upper()
+            entry = {"name": col, "type": typ, "not_null": bool(notnull)}
+            if default is not None:
+                entry["default"] = _CAST.sub("", default)
+            out_tables.setdefault(rel, {"columns": [], "primary_key": []})["columns"].append(entry)
+        cur.execute("""
+            SELECT c.conrelid::regclass::text, c.conname, c.contype,
+                   ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o)
+                         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)::text[],
+                   c.confrelid::regclass::text,
+                   ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, o)
+                         JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o)::text[],
+                   c.confdeltype, c.confupdtype
+            FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+            WHERE n.nspname = current_schema() AND c.contype IN ('p', 'f')""")
+        actions = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+        fks = []
+        for rel, name, kind, cols, ref, refcols, deltype, updtype in cur.fetchall():
+            rel = rel.strip('"')
+            if tables is not None and rel not in tables:
+                continue
+            if kind == "p":
+                out_tables.setdefault(rel, {"columns": [], "primary_key": []})["primary_key"] = list(cols)
+            else:
+                fks.append({"table": rel, "name": name, "columns": list(cols), "references": ref.strip('"'),
+                            "ref_columns": list(refcols), "on_delete": actions[deltype], "on_update": actions[updtype]})
+        cur.execute("""
+            SELECT t.relname, i.relname, x.indisunique,
+                   ARRAY(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(n, o)
+                         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n ORDER BY k.o)::text[]
+            FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+            JOIN pg_namespace n ON n.oid = t.relnamespace
+            WHERE n.nspname = current_schema() AND NOT x.indisprimary""")
+        indexes = [{"table": t, "name": i, "unique": bool(u), "columns": list(cols)}
+                   for t, i, u, cols in cur.fetchall() if tables is None or t in tables]
+        cur.execute("""SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder)::text[]
+                       FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+                       JOIN pg_namespace n ON n.oid = t.typnamespace
+                       WHERE n.nspname = current_schema() GROUP BY t.typname""")
+        enums = {name: list(vals) for name, vals in cur.fetchall()}
+    return {"enums": enums, "tables": out_tables, "foreign_keys": fks, "indexes": indexes}
+
+
+def expected_schema(mapping: Mapping) -> dict[str, Any]:
+    """What `apply` + `finalize` create, in the reference file's shape."""
+    tables: dict[str, Any] = {}
+    for t in mapping.tables.values():
+        cols = []
+        for c in t.columns:
+            entry = {"name": c.name, "type": reference_type(c), "not_null": c.not_null}
+            if c.default is not None:
+                entry["default"] = c.default
+            cols.append(entry)
+        tables[t.name] = {"columns": cols, "primary_key": [t.pk.name]}
+    for j in mapping.junctions.values():
+        tables[j.name] = {"columns": [{"name": j.left.column, "type": "UUID", "not_null": True},
+                                      {"name": j.right.column, "type": "UUID", "not_null": True}],
+                          "primary_key": [j.left.column, j.right.column]}
+    return {"enums": {k: list(v) for k, v in mapping.enums.items()}, "tables": tables,
+            "foreign_keys": mapping.foreign_keys(),
+            "indexes": [{"table": t, "name": i.name, "unique": i.unique, "columns": list(i.columns)}
+                        for t, i in mapping.indexes()]}
+
+
+def diff_schemas(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """Human-readable differences (empty when the schemas match)."""
+    out: list[str] = []
+    for name, vals in expected["enums"].items():
+        if actual["enums"].get(name) != vals:
+            out.append(f"enum {name}: expected {vals}, found {actual['enums'].get(name)}")
+    for tname, t in expected["tables"].items():
+        at = actual["tables"].get(tname)
+        if at is None:
+            out.append(f"table {tname}: missing")
+            continue
+        acols = {c["name"]: c for c in at["columns"]}
+        for c in t["columns"]:
+            a = acols.get(c["name"])
+            if a is None:
+                out.append(f"column {tname}.{c['name']}: missing")
+                continue
+            for key in ("type", "not_null", "default"):
+                if c.get(key) != a.get(key):
+                    out.append(f"column {tname}.{c['name']}: {key} expected {c.get(key)!r}, found {a.get(key)!r}")
+        extra = set(acols) - {c["name"] for c in t["columns"]}
+        if extra:
+            out.append(f"table {tname}: unexpected columns {sorted(extra)}")
+        if t["primary_key"] != at["primary_key"]:
+            out.append(f"table {tname}: primary key expected {t['primary_key']}, found {at['primary_key']}")
+    for kind, key in (("foreign_keys", "foreign key"), ("indexes", "index")):
+        exp = {x["name"]: x for x in expected[kind] if x["table"] in expected["tables"]}
+        act = {x["name"]: x for x in actual[kind] if x["table"] in expected["tables"]}
+        for name, x in exp.items():
+            if name not in act:
+                out.append(f"{key} {name}: missing")
+            elif x != act[name]:
+                out.append(f"{key} {name}: expected {x}, found {act[name]}")
+        for name in sorted(set(act) - set(exp)):
+            out.append(f"{key} {name}: unexpected")
+    return out

@@ -1,0 +1,335 @@
+"""Per-table transform, compiled once from the mapping: document -> COPY text line.
+
+Each column gets a converter chosen by its declared type. A value that cannot be
+converted raises Bad(reason, message); the record is then rejected with that reason
+code (see README, "Data conversion rules"), never silently altered.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import DatetimeMS, Decimal128, ObjectId, json_util
+
+from .dumpfmt import to_extended_json
+from .mapping import Column, Mapping, Table
+
+NULL = "\\N"
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+_COPY_ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_INT_TEXT = re.compile(r"^[+-]?\d+$")
+_RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED, tz_aware=True)
+_MISSING = object()
+
+
+class Bad(Exception):
+    """A value that cannot be converted: reason code + message."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+@dataclass
+class Issue:
+    severity: str  # "reject" (record not loaded) or "fixup" (loaded, something changed or dropped)
+    table: str
+    source_id: str | None
+    uuid: str | None
+    reason: str
+    field: str | None
+    message: str
+    document: str | None = None
+
+
+@dataclass
+class BatchResult:
+    lines: list[str] = field(default_factory=list)
+    docs: list[dict[str, Any]] = field(default_factory=list)  # aligned with lines (for late rejects)
+    stage: list[str] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    rejected: int = 0
+    fixups: int = 0
+
+
+def copy_escape(text: str) -> str:
+    return text.translate(_COPY_ESCAPE)
+
+
+def _check_text(s: str) -> str:
+    if "\x00" in s:
+        raise Bad("nul_in_string", "string holds a NUL byte, which PostgreSQL text cannot store")
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Bad("invalid_utf8", "string is not valid UTF-8") from None
+    return s
+
+
+def uuid_text(oid: ObjectId) -> str:
+    h = oid.binary.hex()
+    return f"{h[0:8]}-{h[8:12]}-8000-8000-{h[12:24]}"
+
+
+def _as_oid(v: Any) -> ObjectId:
+    if type(v) is ObjectId:
+        return v
+    if isinstance(v, str) and len(v) == 24 and ObjectId.is_valid(v):
+        return ObjectId(v)
+    raise Bad("type_mismatch", f"expected an ObjectId, got {type(v).__name__} {_short(v)}")
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
+# ---- converters: value (not None) -> COPY field text ----------------------------------------
+
+def conv_uuid(v: Any) -> str:
+    return uuid_text(_as_oid(v))
+
+
+def conv_text(v: Any) -> str:
+    if isinstance(v, str):
+        return copy_escape(_check_text(v))
+    if isinstance(v, bool):
+        raise Bad("type_mismatch", f"expected a string, got boolean {v}")
+    if isinstance(v, int | float | Decimal128):
+        return str(v)
+    if type(v) is ObjectId:
+        return str(v)
+    raise Bad("type_mismatch", f"expected a string, got {type(v).__name__} {_short(v)}")
+
+
+def _integer(v: Any, lo: int, hi: int, label: str) -> str:
+    if isinstance(v, bool):
+        raise Bad("type_mismatch", f"expected an {label}, got boolean {v}")
+    if isinstance(v, int):
+        n = v
+    elif isinstance(v, float):
+        if not math.isfinite(v) or not v.is_integer():
+            raise Bad("type_mismatch", f"expected an {label}, got non-integral number {v!r}")
+        n = int(v)
+    elif isinstance(v, Decimal128):
+        d = v.to_decimal()
+        if not d.is_finite() or d != d.to_integral_value():
+            raise Bad("type_mismatch", f"expected an {label}, got decimal {d}")
+        n = int(d)
+    elif isinstance(v, str) and _INT_TEXT.match(v.strip()):
+        n = int(v.strip())  # numbers stored as strings convert when exact
+    else:
+        raise Bad("type_mismatch", f"expected an {label}, got {type(v).__name__} {_short(v)}")
+    if not lo <= n <= hi:
+        raise Bad("int_out_of_range", f"{n} does not fit in a PostgreSQL {label} ({lo}..{hi})")
+    return str(n)
+
+
+def conv_integer(v: Any) -> str:
+    return _integer(v, *INT32, "integer")
+
+
+def conv_bigint(v: Any) -> str:
+    return _integer(v, *INT64, "bigint")
+
+
+def conv_double(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, int | float | Decimal128):
+        raise Bad("type_mismatch", f"expected a number, got {type(v).__name__} {_short(v)}")
+    f = float(v.to_decimal()) if isinstance(v, Decimal128) else float(v)
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "Infinity" if f > 0 else "-Infinity"
+    return repr(f)
+
+
+def conv_boolean(v: Any) -> str:
+    if v is True:
+        return "t"
+    if v is False:
+        return "f"
+    raise Bad("type_mismatch", f"expected a boolean, got {type(v).__name__} {_short(v)}")
+
+
+def timestamp_text(dt: datetime) -> str:
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt.isoformat(sep=" ", timespec="milliseconds")
+
+
+def conv_timestamp(v: Any) -> str:
+    if isinstance(v, datetime):
+        return timestamp_text(v)
+    if isinstance(v, DatetimeMS):
+        raise Bad("date_out_of_range", f"date {int(v)} ms since 1970 is outside years 1-9999")
+    if isinstance(v, str):
+        try:
+            dt = datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise Bad("type_mismatch", f"expected a date, got unparseable string {_short(v)}") from None
+        return timestamp_text(dt if dt.tzinfo else dt.replace(tzinfo=UTC))
+    raise Bad("type_mismatch", f"expected a date, got {type(v).__name__} {_short(v)}")
+
+
+def conv_jsonb(v: Any) -> str:
+    try:
+        text = json.dumps(v, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        text = json_util.dumps(v, json_options=_RELAXED, ensure_ascii=False)  # BSON types -> extended JSON
+    if "\\u0000" in text:
+        raise Bad("nul_in_string", "JSON value holds a NUL character, which jsonb cannot store")
+    return copy_escape(_check_text(text))
+
+
+def _array_elem(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def conv_text_array(v: Any) -> str:
+    if not isinstance(v, list):
+        raise Bad("type_mismatch", f"expected an array, got {type(v).__name__} {_short(v)}")
+    parts = []
+    for e in v:
+        if e is None:
+            parts.append("NULL")
+        elif isinstance(e, str):
+            parts.append(_array_elem(_check_text(e)))
+        elif isinstance(e, int | float) and not isinstance(e, bool):
+            parts.append(_array_elem(str(e)))
+        else:
+            raise Bad("type_mismatch", f"array element is {type(e).__name__} {_short(e)}, expected string")
+    return copy_escape("{" + ",".join(parts) + "}")
+
+
+def conv_uuid_array(v: Any) -> str:
+    if not isinstance(v, list):
+        raise Bad("type_mismatch", f"expected an array of ObjectIds, got {type(v).__name__}")
+    return "{" + ",".join("NULL" if e is None else uuid_text(_as_oid(e)) for e in v) + "}"
+
+
+def conv_integer_array(v: Any) -> str:
+    if not isinstance(v, list):
+        raise Bad("type_mismatch", f"expected an array of integers, got {type(v).__name__}")
+    return "{" + ",".join("NULL" if e is None else _integer(e, *INT32, "integer") for e in v) + "}"
+
+
+def make_enum(values: tuple[str, ...], name: str) -> Callable[[Any], str]:
+    allowed = frozenset(values)
+
+    def conv_enum(v: Any) -> str:
+        if isinstance(v, str) and v in allowed:
+            return copy_escape(v)
+        raise Bad("enum_invalid", f"{_short(v)} is not a value of enum {name} {list(values)}")
+
+    return conv_enum
+
+
+CONVERTERS: dict[str, Callable[[Any], str]] = {
+    "uuid": conv_uuid, "text": conv_text, "integer": conv_integer, "bigint": conv_bigint, "double": conv_double,
+    "boolean": conv_boolean, "timestamp": conv_timestamp, "jsonb": conv_jsonb, "text[]": conv_text_array,
+    "uuid[]": conv_uuid_array, "integer[]": conv_integer_array,
+}
+
+
+def converter_for(col: Column, mapping: Mapping) -> Callable[[Any], str]:
+    return make_enum(mapping.enums[col.enum], col.enum) if col.type == "enum" else CONVERTERS[col.type]
+
+
+class TableTransform:
+    """Compiled transform for one table (and the junction arrays its collection holds)."""
+
+    def __init__(self, mapping: Mapping, table: Table):
+        self.table = table
+        self.columns = [c.name for c in table.columns]
+        self._plan: list[tuple[str, Callable[[Any], str], Column, str | None]] = []
+        for c in table.columns:
+            if c.primary_key:
+                continue
+            fill_text = None
+            if c.not_null and c.fill is not None and c.fill != "objectid_time":
+                fill_text = converter_for(c, mapping)(c.fill)
+            self._plan.append((c.source, converter_for(c, mapping), c, fill_text))
+        self._junctions = []
+        for j, s in mapping.junction_sources(table.collection):
+            own_is_left = s.holds == "right"
+            self._junctions.append((j.name, s.field, own_is_left))
+        self.known = {table.pk.source} | {c.source for c in table.columns} | {s for _, s, _ in self._junctions} \
+            | set(table.drop)
+        self.unknown_fields: Counter[str] = Counter()
+        self.duplicate_links = 0
+
+    def convert_batch(self, docs: Iterable[dict[str, Any]]) -> BatchResult:
+        out = BatchResult()
+        tname = self.table.name
+        for doc in docs:
+            _id = doc.get("_id")
+            if type(_id) is not ObjectId:
+                out.issues.append(Issue("reject", tname, _short(_id), None, "bad_id",
+                                        "_id", f"_id is {type(_id).__name__}, not an ObjectId: no UUID can be derived",
+                                        to_extended_json(doc)))
+                out.rejected += 1
+                continue
+            own = uuid_text(_id)
+            fields = [own]
+            try:
+                for src, conv, col, fill_text in self._plan:
+                    v = doc.get(src)
+                    if v is None:
+                        if not col.not_null:
+                            fields.append(NULL)
+                        elif fill_text is not None:
+                            fields.append(fill_text)
+                        elif col.fill == "objectid_time":
+                            fields.append(timestamp_text(_id.generation_time))
+                        else:
+                            raise Bad("missing_required", f"required field {src!r} is missing or null")
+                    else:
+                        try:
+                            fields.append(conv(v))
+                        except Bad as bad:
+                            bad.field = src  # type: ignore[attr-defined]
+                            raise
+            except Bad as bad:
+                out.issues.append(Issue("reject", tname, str(_id), own, bad.reason, getattr(bad, "field", None),
+                                        bad.message, to_extended_json(doc)))
+                out.rejected += 1
+                continue
+            out.lines.append("\t".join(fields) + "\n")
+            out.docs.append(doc)
+            extra = doc.keys() - self.known
+            if extra:
+                self.unknown_fields.update(extra)
+            for jname, fname, own_is_left in self._junctions:
+                arr = doc.get(fname)
+                if arr is None:
+                    continue
+                if not isinstance(arr, list):
+                    out.issues.append(Issue("fixup", tname, str(_id), own, "junction_bad_value", fname,
+                                            f"{fname} is {type(arr).__name__}, not an array: no links taken from it"))
+                    out.fixups += 1
+                    continue
+                seen: set[str] = set()
+                for e in arr:
+                    if type(e) is not ObjectId:
+                        out.issues.append(Issue("fixup", tname, str(_id), own, "junction_bad_id", fname,
+                                                f"array element {_short(e)} is not an ObjectId: link dropped"))
+                        out.fixups += 1
+                        continue
+                    other = uuid_text(e)
+                    if other in seen:
+                        self.duplicate_links += 1
+                        continue
+                    seen.add(other)
+                    left, right = (own, other) if own_is_left else (other, own)
+                    out.stage.append(f"{jname}\t{left}\t{right}\t{copy_escape(self.table.collection)}\t{fname}\n")
+        return out

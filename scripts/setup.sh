@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One-command, idempotent setup: Debian packages the project needs, then .venv/
+# with the engine and every test tool. Reaches only Debian's archive and PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(postgresql postgresql-client debootstrap rsync python3-venv ca-certificates)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  # policy-rc.d keeps the package's own cluster from starting: tests start their own servers.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+stamp=.venv/.setup-stamp
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "setup: .venv is up to date"
+  exit 0
+fi
+echo "setup: building .venv"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c 'import mongo2pg, pymongo, psycopg2, yaml' || { echo 'setup: the venv is incomplete' >&2; exit 1; }
+collections=$(.venv/bin/ansible-galaxy collection list 2>/dev/null)
+for c in community.postgresql community.mongodb community.general ansible.posix; do
+  grep -q "^$c " <<<"$collections" || { echo "setup: the ansible package did not bring $c" >&2; exit 1; }
+done
+echo "$want" > "$stamp"
+echo "setup: done (.venv/bin/mongo2pg, .venv/bin/ansible-playbook)"

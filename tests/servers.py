@@ -1,0 +1,129 @@
+"""Real servers for tests and benchmarks: a throwaway PostgreSQL cluster and an nx-27017 MongoDB.
+
+PostgreSQL refuses to run as root, so as root the cluster is run as the `postgres`
+OS user (created by Debian's postgresql package, which `make setup` installs).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pg_bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))
+    if not found:
+        raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql: run `make setup`")
+    return Path(found[-1]).parent
+
+
+class PgServer:
+    """initdb + pg_ctl on a free port; trust auth for the superuser over the socket, scram over TCP."""
+
+    def __init__(self, password: str = "s3cret-Pg-pass", settings: dict[str, str] | None = None):
+        self.bindir = pg_bindir()
+        self.port = free_port()
+        self.base = Path(tempfile.mkdtemp(prefix="m2p-pg-"))
+        self.datadir = self.base / "data"
+        self.password = password
+        self.settings = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+                         "max_wal_size": "4GB", "shared_buffers": "256MB", "maintenance_work_mem": "256MB",
+                         **(settings or {})}
+        self.as_root = os.geteuid() == 0
+
+    def _run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+        full = (["runuser", "-u", "postgres", "--"] if self.as_root else []) + list(cmd)
+        return subprocess.run(full, check=check, capture_output=True, text=True)
+
+    def start(self) -> PgServer:
+        if self.as_root:
+            shutil.chown(self.base, "postgres", "postgres")
+        pwfile = self.base / "pw"
+        pwfile.write_text(self.password)
+        if self.as_root:
+            shutil.chown(pwfile, "postgres", "postgres")
+        self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "scram-sha-256",
+                  "--pwfile", str(pwfile), "-E", "UTF8", "--locale=C")
+        with open(self.datadir / "postgresql.auto.conf", "a") as f:
+            for k, v in self.settings.items():
+                f.write(f"{k} = '{v}'\n")
+        self.pg_ctl("start", "-w", "-o", f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1")
+        return self
+
+    def pg_ctl(self, *args: str) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.base / "log"), *args)
+
+    def restart(self, mode: str = "fast") -> None:
+        self.pg_ctl("restart", "-w", "-m", mode, "-o",
+                    f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1")
+
+    def stop(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "stop", "-m", "immediate", check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def uri(self, db: str = "postgres", user: str = "postgres", password: str | None = None) -> str:
+        return f"postgresql://{user}:{password or self.password}@127.0.0.1:{self.port}/{db}"
+
+    def create_db(self, name: str) -> str:
+        conn = psycopg2.connect(self.uri())
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+        return self.uri(name)
+
+
+class MongoServer:
+    """The nx-27017 MongoDB wire-protocol server on a free port, data in a temp folder."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.base = Path(tempfile.mkdtemp(prefix="m2p-nx-"))
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> MongoServer:
+        exe = VENV_BIN / "nx-27017"
+        self.proc = subprocess.Popen([str(exe), "--data-dir", str(self.base / "data"), "-p", str(self.port),
+                                      "--host", "127.0.0.1", "--log-file", str(self.base / "log"),
+                                      "--pid-file", str(self.base / "pid")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("nx-27017 did not start")
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        shutil.rmtree(self.base, ignore_errors=True)
