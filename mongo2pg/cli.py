@@ -302,6 +302,10 @@ def cmd_validate(args) -> int:
                                       mapping=args.mapping, report=args.report, error_log=args.error_log,
                                       sample=args.sample, seed=args.seed, min_match=args.min_match,
                                       strict=not args.lenient, reference_schema=args.reference_schema))
+    from .validate import markdown_summary
+
+    print("\n".join(markdown_summary(report).splitlines()[:9]))
+    print(f"Report: {args.report} (and {args.report.rsplit('.', 1)[0]}.md)")
     return 0 if report["overallStatus"] == "PASS" else 1
 
 

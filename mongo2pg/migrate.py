@@ -83,6 +83,7 @@ class Summary:
     unmapped_collections: list[str]
     unknown_fields: dict[str, dict[str, int]] = field(default_factory=dict)
     duplicate_links_merged: int = 0
+    already_complete: bool = False
     error_log: str = ""
     source: str = ""
     target: str = ""
@@ -103,6 +104,7 @@ class Summary:
                            for t in self.tables],
                 "junctions": self.junctions, "unmapped_collections": self.unmapped_collections,
                 "unknown_fields": self.unknown_fields, "duplicate_links_merged": self.duplicate_links_merged,
+                "already_complete": self.already_complete,
                 "error_log": self.error_log}
 
 
@@ -466,6 +468,9 @@ def run(opts: Options, render=None) -> Summary:
             _archive(Path(opts.checkpoint_file))
             _archive(error_log)
         _prepare_state(conn, mapping, opts, source_label)
+        done = _completed_summary(conn)
+        if done is not None:
+            return done
         rewrite_error_log(conn, error_log)
         progress = Progress(opts, mapping, render)
         unmapped = sorted(source.collections() - set(mapping.by_collection))
@@ -514,6 +519,25 @@ def run(opts: Options, render=None) -> Summary:
     finally:
         conn.close()
         source.close()
+
+
+def _completed_summary(conn) -> Summary | None:
+    """A finished run's stored summary: rerunning a completed migration changes nothing."""
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT value FROM {}.run WHERE key = 'summary'").format(STATE))
+        row = cur.fetchone()
+    conn.rollback()
+    if row is None:
+        return None
+    data = json.loads(row[0])
+    if data.get("status") != "complete":
+        return None
+    tables = [TableReport(**{k: t[k] for k in ("table", "collection", "source", "loaded", "rejected", "fixups",
+                                                "seconds", "absent")}) for t in data["tables"]]
+    return Summary(status="complete", seconds=data["totals"]["seconds"], tables=tables, junctions=data["junctions"],
+                   unmapped_collections=data["unmapped_collections"], unknown_fields=data["unknown_fields"],
+                   duplicate_links_merged=data.get("duplicate_links_merged", 0), already_complete=True,
+                   error_log=data["error_log"], source=data["source"], target=data["target"])
 
 
 class _Inline:

@@ -1,0 +1,39 @@
+# The newcomer's commands: `make demo` (the whole runbook against the local lab) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: setup test test-py lint molecule demo lab-up lab-down bench clean
+
+setup:
+	./scripts/setup.sh
+
+lint: setup
+	$(BIN)/ruff check mongo2pg library tests scripts
+	$(BIN)/ansible-lint --profile production playbooks roles
+
+test-py: setup
+	$(BIN)/pytest -q tests
+
+# Every suite: lint, the engine and module tests (real PostgreSQL, nx-27017, ansible-playbook),
+# and the lab/Molecule scenarios.
+test: setup
+	$(BIN)/ruff check mongo2pg library tests scripts
+	$(BIN)/ansible-lint --profile production playbooks roles
+	$(BIN)/pytest -q tests
+
+lab-up: setup
+	./scripts/lab.sh up
+
+lab-down:
+	./scripts/lab.sh down
+
+demo: setup
+	./scripts/demo.sh
+
+bench: setup
+	$(BIN)/python scripts/bench.py
+
+clean: lab-down
+	rm -rf artifacts .cache/bench
