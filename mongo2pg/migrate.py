@@ -153,6 +153,7 @@ def _load_table(opts: Options, mapping: Mapping, table: Table, events) -> dict[s
             if cp.done:
                 return {"table": table.name, "skipped": True}
             total = source.count(table.collection)
+            data_dir = _data_directory(conn)
             events.put({"event": "start", "table": table.name, "total": total, "position": cp.position,
                         "loaded": cp.loaded, "rejected": cp.rejected})
             batch_started = time.monotonic()
@@ -170,7 +171,7 @@ def _load_table(opts: Options, mapping: Mapping, table: Table, events) -> dict[s
                                        f"({cp.rejected / cp.position:.1%}) exceeds --max-error-rate "
                                        f"{opts.max_error_rate:.1%}; checkpointed. Inspect {opts.error_log}, fix the "
                                        "data or the mapping, then rerun (it resumes) or raise the threshold")
-                _check_disk(conn, opts.min_free_disk)
+                _check_disk(data_dir, opts.min_free_disk)
             with conn.cursor() as cur:
                 cp.done = True
                 write_checkpoint(cur, cp)
@@ -199,15 +200,25 @@ def _load_table(opts: Options, mapping: Mapping, table: Table, events) -> dict[s
                 source.close()
 
 
-def _check_disk(conn, min_free: float) -> None:
-    """Stop cleanly when the target's data directory is nearly full (when it is visible from here)."""
+def _data_directory(conn) -> str | None:
+    """The target's data directory, when this role may read it (superuser or pg_read_all_settings)."""
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT current_setting('data_directory')")
-            path = cur.fetchone()[0]
+            return cur.fetchone()[0]
+    except psycopg2.Error:
+        return None
+    finally:
         conn.rollback()
+
+
+def _check_disk(path: str | None, min_free: float) -> None:
+    """Stop cleanly when the target's data directory is nearly full (when it is visible from here)."""
+    if not path:
+        return
+    try:
         st = os.statvfs(path)
-    except (OSError, psycopg2.Error):
+    except OSError:
         return
     free = st.f_bavail / st.f_blocks if st.f_blocks else 1.0
     if free < min_free:
