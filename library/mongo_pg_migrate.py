@@ -137,7 +137,6 @@ def main() -> None:
     except Mongo2PgError as exc:
         module.fail_json(msg=redact_text(str(exc)), exit_code=exc.exit_code)
         return
-    totals = summary["totals"]
     if summary["status"] != "complete":
         module.fail_json(msg="migration finished but does not reconcile (source != loaded + rejected)", **summary)
     module.exit_json(changed=not summary.get("already_complete", False), **summary)

@@ -199,8 +199,9 @@ def cmd_migrate(args) -> int:
     summary = run(opts, render=None if args.quiet else ConsoleProgress())
     _print_summary(summary)
     if args.summary_file:
-        from .migrate import _private_write
         from pathlib import Path
+
+        from .migrate import _private_write
 
         _private_write(Path(args.summary_file), json.dumps(summary.to_json(), indent=1))
     return 0 if summary.status == "complete" else 1

@@ -131,34 +131,39 @@ class DumpWriter:
         os.chmod(self.db_dir, DIR_MODE)
         os.chmod(self.db_dir.parent, DIR_MODE)
 
-    def _open_write(self, filename: str) -> BinaryIO:
+    def _write_file(self, filename: str, chunks: Iterable[bytes]) -> int:
         path = self.db_dir / filename
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        raw = os.fdopen(fd, "wb", buffering=1 << 20)
-        # mtime=0 keeps gzip output byte-identical from run to run.
-        return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0, filename="") if self.gzip else raw
+        n = 0
+        with os.fdopen(fd, "wb", buffering=1 << 20) as raw:
+            # mtime=0 and no name keep gzip output byte-identical from run to run.
+            with (gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0, filename="") if self.gzip
+                  else _NoClose(raw)) as f:
+                for chunk in chunks:
+                    f.write(chunk)
+                    n += 1
+        return n
 
     def write_collection(self, name: str, docs: Iterable[dict[str, Any] | bytes],
                          indexes: list[dict[str, Any]] | None = None, options: dict | None = None) -> int:
-        n = 0
         suffix = ".gz" if self.gzip else ""
-        f = self._open_write(f"{name}.bson{suffix}")
-        try:
-            for doc in docs:
-                f.write(doc if isinstance(doc, bytes) else bson.encode(doc))
-                n += 1
-        finally:
-            f.close()
-            if self.gzip:
-                f.fileobj.close()  # GzipFile does not close a fileobj it was given
-        m = self._open_write(f"{name}.metadata.json{suffix}")
-        try:
-            m.write(metadata_document(name, indexes, options).encode())
-        finally:
-            m.close()
-            if self.gzip:
-                m.fileobj.close()
+        n = self._write_file(f"{name}.bson{suffix}",
+                             (doc if isinstance(doc, bytes) else bson.encode(doc) for doc in docs))
+        self._write_file(f"{name}.metadata.json{suffix}", [metadata_document(name, indexes, options).encode()])
         return n
+
+
+class _NoClose:
+    """Context wrapper for a plain file whose closing the outer `with` already handles."""
+
+    def __init__(self, f: BinaryIO):
+        self.write = f.write
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
 
 
 def to_extended_json(doc: Any) -> str:

@@ -25,7 +25,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure
 from . import schema
 from .connect import PG_TRANSIENT, pg_connect
 from .dumpfmt import to_extended_json
-from .errors import ConfigError, GuardTripped
+from .errors import ConfigError, ConnectionFailed, GuardTripped
 from .ids import objectid_from_uuid
 from .loader import STATE, Checkpoint, commit_batch, insert_issues, read_checkpoint, write_checkpoint
 from .mapping import Mapping, Table, load_mapping
@@ -142,7 +142,9 @@ def _load_table(opts: Options, mapping: Mapping, table: Table, events) -> dict[s
     delay = 1.0
     transform = TableTransform(mapping, table)
     step = f"table:{table.name}"
+    attempt = 0
     while True:
+        attempt += 1
         source = conn = None
         try:
             source = open_source(opts.mongo_uri, opts.dump, opts.db)
@@ -180,8 +182,9 @@ def _load_table(opts: Options, mapping: Mapping, table: Table, events) -> dict[s
                         "loaded": cp.loaded, "rejected": cp.rejected, "fixups": cp.fixups, "seconds": cp.seconds})
             return {"table": table.name, "unknown_fields": dict(transform.unknown_fields),
                     "duplicate_links": transform.duplicate_links}
-        except TRANSIENT as exc:
-            if time.monotonic() + delay > deadline:
+        except TRANSIENT + (ConnectionFailed,) as exc:
+            # A refused first connection is a configuration problem; a later one is an outage to wait out.
+            if (isinstance(exc, ConnectionFailed) and attempt == 1) or time.monotonic() + delay > deadline:
                 raise
             events.put({"event": "retry", "table": table.name, "message": str(exc).strip().splitlines()[0][:200],
                         "delay": delay})
@@ -494,33 +497,38 @@ def run(opts: Options, render=None) -> Summary:
             first = failures[0]
             exc = GuardTripped if first.get("guard") else ConfigError if first.get("config") else RuntimeError
             raise exc(first["error"])
-        progress.phase = "references"
-        progress.write()
-        settle_references(conn, mapping, source, _Inline(progress))
-        progress.phase = "junctions"
-        progress.write()
-        junctions = build_junctions(conn, mapping, _Inline(progress))
-        duplicates = sum(r.get("duplicate_links", 0) for r in results)
-        if opts.finalize:
-            progress.phase = "finalize"
+        def post_load(pconn) -> Summary:
+            progress.phase = "references"
             progress.write()
-            schema.finalize(conn, mapping, progress=lambda name: render and render({"event": "index", "name": name},
-                                                                                 progress))
-            with conn.cursor() as cur:
-                cur.execute("ANALYZE")
-            conn.commit()
-        reports = reconcile(conn, mapping, source)
-        rewrite_error_log(conn, error_log)
-        unknown = {r["table"]: r["unknown_fields"] for r in results if r.get("unknown_fields")}
-        summary = Summary(status="complete" if all(t.reconciled for t in reports) else "unreconciled",
-                          seconds=time.monotonic() - started, tables=reports, junctions=junctions,
-                          unmapped_collections=unmapped, unknown_fields=unknown, error_log=str(error_log),
-                          source=source_label, target=redact_uri(opts.pg_uri))
-        summary.duplicate_links_merged = duplicates
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("INSERT INTO {}.run (key, value) VALUES ('summary', %s) ON CONFLICT (key) DO UPDATE "
-                                "SET value = EXCLUDED.value").format(STATE), (json.dumps(summary.to_json()),))
-        conn.commit()
+            settle_references(pconn, mapping, source, _Inline(progress))
+            progress.phase = "junctions"
+            progress.write()
+            junctions = build_junctions(pconn, mapping, _Inline(progress))
+            if opts.finalize:
+                progress.phase = "finalize"
+                progress.write()
+                schema.finalize(pconn, mapping, progress=lambda name: render and render(
+                    {"event": "index", "name": name}, progress))
+                with pconn.cursor() as cur:
+                    cur.execute("ANALYZE")
+                pconn.commit()
+            reports = reconcile(pconn, mapping, source)
+            rewrite_error_log(pconn, error_log)
+            unknown = {r["table"]: r["unknown_fields"] for r in results if r.get("unknown_fields")}
+            summary = Summary(status="complete" if all(t.reconciled for t in reports) else "unreconciled",
+                              seconds=time.monotonic() - started, tables=reports, junctions=junctions,
+                              unmapped_collections=unmapped, unknown_fields=unknown, error_log=str(error_log),
+                              source=source_label, target=redact_uri(opts.pg_uri),
+                              duplicate_links_merged=sum(r.get("duplicate_links", 0) for r in results))
+            with pconn.cursor() as cur:
+                cur.execute(sql.SQL("INSERT INTO {}.run (key, value) VALUES ('summary', %s) ON CONFLICT (key) "
+                                    "DO UPDATE SET value = EXCLUDED.value").format(STATE),
+                            (json.dumps(summary.to_json()),))
+            pconn.commit()
+            return summary
+
+        conn.close()
+        summary = _with_reconnect(opts, post_load, _Inline(progress))
         if summary.status == "complete":
             Path(opts.checkpoint_file).unlink(missing_ok=True)
         progress.phase = "complete"
@@ -528,8 +536,30 @@ def run(opts: Options, render=None) -> Summary:
             _private_write(progress.progress, json.dumps({**progress.snapshot(), "summary": summary.totals()}))
         return summary
     finally:
-        conn.close()
+        if not conn.closed:
+            conn.close()
         source.close()
+
+
+def _with_reconnect(opts: Options, fn, events):
+    """Run fn(conn) on a fresh connection, again after a lost connection: every step in it is checkpointed."""
+    deadline = time.monotonic() + opts.retry_seconds
+    delay = 1.0
+    while True:
+        conn = None
+        try:
+            conn = pg_connect(opts.pg_uri)
+            return fn(conn)
+        except TRANSIENT + (ConnectionFailed,) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            events.put({"event": "retry", "table": "(post-load)", "message": str(exc).strip().splitlines()[0][:200],
+                        "delay": delay})
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+        finally:
+            if conn is not None and not conn.closed:
+                conn.close()
 
 
 def _completed_summary(conn) -> Summary | None:

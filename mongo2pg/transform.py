@@ -294,14 +294,11 @@ class TableTransform:
                         else:
                             raise Bad("missing_required", f"required field {src!r} is missing or null")
                     else:
-                        try:
-                            fields.append(conv(v))
-                        except Bad as bad:
-                            bad.field = src  # type: ignore[attr-defined]
-                            raise
+                        fields.append(conv(v))
             except Bad as bad:
-                out.issues.append(Issue("reject", tname, str(_id), own, bad.reason, getattr(bad, "field", None),
-                                        bad.message, to_extended_json(doc)))
+                # `src` is the field the loop stopped at: the one that failed.
+                out.issues.append(Issue("reject", tname, str(_id), own, bad.reason, src, bad.message,
+                                        to_extended_json(doc)))
                 out.rejected += 1
                 continue
             out.lines.append("\t".join(fields) + "\n")
