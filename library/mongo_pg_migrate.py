@@ -95,16 +95,17 @@ plan:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.mongo2pg_common import (  # noqa: E402
+    CONNECTION_ARGS,
+    SOURCE_CONSTRAINTS,
+    engine_missing_message,
+)
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "pg_uri": {"type": "str", "required": True, "no_log": True},
-            "mongo_uri": {"type": "str", "no_log": True},
-            "dump": {"type": "path"},
-            "db": {"type": "str", "default": "nextcrm"},
-            "mapping": {"type": "str", "default": "nextcrm"},
+            **CONNECTION_ARGS,
             "batch_size": {"type": "int", "default": 5000},
             "workers": {"type": "int", "default": 0},
             "error_log": {"type": "path", "default": "migration-errors.log"},
@@ -113,8 +114,7 @@ def main() -> None:
             "fresh": {"type": "bool", "default": False},
             "max_error_rate": {"type": "float", "default": 0.05},
         },
-        required_one_of=[("mongo_uri", "dump")],
-        mutually_exclusive=[("mongo_uri", "dump")],
+        **SOURCE_CONSTRAINTS,
         supports_check_mode=True,
     )
     try:
@@ -122,8 +122,7 @@ def main() -> None:
         from mongo2pg.migrate import Options, plan, run
         from mongo2pg.redact import redact_text
     except ImportError as exc:
-        module.fail_json(msg=f"the mongo2pg engine is not importable ({exc}): run this module with the "
-                             "project's .venv python (ansible_python_interpreter)")
+        module.fail_json(msg=engine_missing_message(exc))
         return
     p = module.params
     opts = Options(pg_uri=p["pg_uri"], mongo_uri=p["mongo_uri"], dump=p["dump"], db=p["db"], mapping=p["mapping"],

@@ -47,24 +47,24 @@ rows_per_second: {description: Rows checked per second., returned: always, type:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.mongo2pg_common import (  # noqa: E402
+    CONNECTION_ARGS,
+    SOURCE_CONSTRAINTS,
+    engine_missing_message,
+)
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "pg_uri": {"type": "str", "required": True, "no_log": True},
-            "mongo_uri": {"type": "str", "no_log": True},
-            "dump": {"type": "path"},
-            "db": {"type": "str", "default": "nextcrm"},
-            "mapping": {"type": "str", "default": "nextcrm"},
+            **CONNECTION_ARGS,
             "report": {"type": "path", "default": "migration-validation-report.json"},
             "error_log": {"type": "path", "default": "migration-errors.log"},
             "sample": {"type": "int", "default": 0},
             "min_match": {"type": "float", "default": 99.0},
             "strict": {"type": "bool", "default": True},
         },
-        required_one_of=[("mongo_uri", "dump")],
-        mutually_exclusive=[("mongo_uri", "dump")],
+        **SOURCE_CONSTRAINTS,
         supports_check_mode=True,
     )
     try:
@@ -72,8 +72,7 @@ def main() -> None:
         from mongo2pg.redact import redact_text
         from mongo2pg.validate import ValidateOptions, validate
     except ImportError as exc:
-        module.fail_json(msg=f"the mongo2pg engine is not importable ({exc}): run this module with the "
-                             "project's .venv python (ansible_python_interpreter)")
+        module.fail_json(msg=engine_missing_message(exc))
         return
     p = module.params
     try:

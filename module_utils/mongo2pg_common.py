@@ -1,0 +1,17 @@
+"""Shared pieces of the mongo2pg Ansible modules: the source/target options and the engine import."""
+
+from __future__ import annotations
+
+CONNECTION_ARGS = {
+    "pg_uri": {"type": "str", "required": True, "no_log": True},
+    "mongo_uri": {"type": "str", "no_log": True},
+    "dump": {"type": "path"},
+    "db": {"type": "str", "default": "nextcrm"},
+    "mapping": {"type": "str", "default": "nextcrm"},
+}
+SOURCE_CONSTRAINTS = {"required_one_of": [("mongo_uri", "dump")], "mutually_exclusive": [("mongo_uri", "dump")]}
+
+
+def engine_missing_message(exc: Exception) -> str:
+    return (f"the mongo2pg engine is not importable ({exc}): run this module with the project's .venv python "
+            "(ansible_python_interpreter)")
