@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg2
 from psycopg2 import sql
@@ -136,11 +134,3 @@ def commit_batch(conn, table: str, columns: list[str], result: BatchResult, cp: 
         write_checkpoint(cur, cp)
     conn.commit()
     return issues
-
-
-def fetch_rows(cur, query: sql.Composable, params: Any = None) -> list[tuple]:
-    cur.execute(query, params)
-    return cur.fetchall()
-
-
-ProgressFn = Callable[[dict[str, Any]], None]
