@@ -11,7 +11,7 @@ setup:
 
 lint: setup
 	$(BIN)/ruff check mongo2pg library module_utils tests scripts
-	$(BIN)/ansible-lint --profile production playbooks roles
+	$(BIN)/ansible-lint --profile production playbooks roles molecule
 
 test-py: setup
 	$(BIN)/pytest -q tests
@@ -20,8 +20,13 @@ test-py: setup
 # and the lab/Molecule scenarios.
 test: setup
 	$(BIN)/ruff check mongo2pg library module_utils tests scripts
-	$(BIN)/ansible-lint --profile production playbooks roles
+	$(BIN)/ansible-lint --profile production playbooks roles molecule
 	$(BIN)/pytest -q tests
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test --all
+
+# Molecule scenarios (molecule/<scenario>): real Debian trixie hosts in chroots.
+molecule: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test --all
 
 lab-up: setup
 	./scripts/lab.sh up
