@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     _pg_arg(sc)
     _mapping_arg(sc)
     sc.add_argument("--reference", help="with diff: compare against this schema JSON instead of the mapping")
+    sc.add_argument("--stage", choices=["final", "apply"], default="final",
+                    help="with diff: 'apply' checks enums, tables, columns and keys only (before the load "
+                         "adds indexes and foreign keys); default: final")
 
     i = sub.add_parser("id", help="convert an ObjectId to its UUID or back")
     i.add_argument("value", help="24-hex ObjectId or UUID")
@@ -101,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--min-match", type=float, default=99.0, help="minimum field match percentage (default: 99)")
     v.add_argument("--lenient", action="store_true", help="allow mismatches up to --min-match (default: strict)")
     v.add_argument("--reference-schema", help="schema JSON the target must equal (default: from the mapping)")
+    d = sub.add_parser("dump", help="back up a MongoDB database in mongodump's format (streams)")
+    d.add_argument("--mongo-uri", default=_env_default("MONGO2PG_MONGO_URI"), help="MongoDB URI (env MONGO2PG_MONGO_URI)")
+    d.add_argument("--db", default="nextcrm", help="database to dump (default: nextcrm)")
+    d.add_argument("--out", required=True, help="output folder; the dump goes to OUT/<db>/ (mode 0700)")
+    d.add_argument("--gzip", action="store_true", help="compress .bson and .metadata.json files, as mongodump --gzip")
+
+    r = sub.add_parser("restore", help="restore a mongodump-format folder into MongoDB (documents and indexes)")
+    r.add_argument("--dump", required=True, help="folder `mongodump --out` wrote (holding <db>/), or the <db> folder")
+    r.add_argument("--mongo-uri", default=_env_default("MONGO2PG_MONGO_URI"), help="MongoDB URI (env MONGO2PG_MONGO_URI)")
+    r.add_argument("--db", default="nextcrm", help="database folder inside the dump (default: nextcrm)")
+    r.add_argument("--target-db", help="database to restore into (default: the same name)")
+    r.add_argument("--drop", action="store_true", help="drop each target collection before restoring it")
     return p
 
 
@@ -244,7 +259,11 @@ def cmd_schema(args) -> int:
             print(f"schema finalize: {n} indexes/foreign keys created")
         else:
             expected = json.load(open(args.reference)) if args.reference else schema.expected_schema(mapping)
-            diffs = schema.diff_schemas(expected, schema.describe(conn))
+            actual = schema.describe(conn)
+            if args.stage == "apply":
+                for side in (expected, actual):
+                    side["foreign_keys"], side["indexes"] = [], []
+            diffs = schema.diff_schemas(expected, actual)
             for d in diffs:
                 print(d)
             print("schema matches" if not diffs else f"{len(diffs)} differences")
@@ -310,8 +329,48 @@ def cmd_validate(args) -> int:
     return 0 if report["overallStatus"] == "PASS" else 1
 
 
+def _transfer_progress(verb: str):
+    last = [0.0]
+
+    def progress(name: str, n: int, total: int) -> None:
+        now = time.monotonic()
+        # Big collections only: a line at most every 2 s and when one finishes.
+        if total >= 10_000 and (n == total or now - last[0] >= 2.0):
+            last[0] = now
+            print(f"  {verb} {name:<32} {n:>10,}/{total:,}", file=sys.stderr, flush=True)
+    return progress
+
+
+def cmd_dump(args) -> int:
+    from .backup import dump_database, tree_size
+    from .redact import redact_uri
+
+    _need(args, "mongo-uri")
+    started = time.monotonic()
+    result = dump_database(args.mongo_uri, args.db, args.out, gzip_files=args.gzip,
+                           progress=_transfer_progress("dumped"))
+    counts = result.counts()
+    print(f"dump: {sum(counts.values()):,} documents in {len(counts)} collections from {redact_uri(args.mongo_uri)} "
+          f"db={args.db} -> {args.out}/{args.db} ({tree_size(os.path.join(args.out, args.db)):,} bytes, "
+          f"{time.monotonic() - started:.1f}s)")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from .backup import restore_database
+
+    _need(args, "mongo-uri")
+    started = time.monotonic()
+    result = restore_database(args.dump, args.mongo_uri, db=args.db, target_db=args.target_db, drop=args.drop,
+                              progress=_transfer_progress("restored"))
+    counts = result.counts()
+    print(f"restore: {sum(counts.values()):,} documents in {len(counts)} collections -> db={result.db} "
+          f"({sum(c.indexes for c in result.collections)} indexes, {time.monotonic() - started:.1f}s)")
+    return 0
+
+
 COMMANDS = {"migrate": cmd_migrate, "plan": cmd_plan, "status": cmd_status, "schema": cmd_schema, "id": cmd_id,
-            "sample-data": cmd_sample_data, "validate": cmd_validate}
+            "sample-data": cmd_sample_data, "validate": cmd_validate, "dump": cmd_dump, "restore": cmd_restore}
 
 
 def main(argv: list[str] | None = None) -> int:

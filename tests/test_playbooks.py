@@ -1,22 +1,11 @@
 """Real ansible-playbook runs of our modules and phases."""
 
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import psycopg2
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-PLAYBOOK = str(ROOT / ".venv" / "bin" / "ansible-playbook")
-
-
-def playbook(*args, env_extra=None):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    env.update(env_extra or {})
-    return subprocess.run([PLAYBOOK, "-i", str(ROOT / "inventories" / "local"), *args], capture_output=True,
-                          text=True, cwd=ROOT, env=env)
+from ansible_run import ROOT, playbook
 
 
 def _vars(pg, db, dump, artifacts):
