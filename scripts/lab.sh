@@ -3,6 +3,8 @@
 #   - lab-db: a Debian trixie root file system (scripts/trixie-host.sh, kept in .lab/rootfs)
 #     entered by Ansible's community.general.chroot connection; the postgresql role installs
 #     PostgreSQL 17 + pgvector in it, on 127.0.0.1:${LAB_PG_PORT}.
+#   - the app: a stand-in for NextCRM (lab/nextcrm_standin.py, scripts/labapp.sh) on 127.0.0.1:18080,
+#     reading DATABASE_URL from .lab/app/app.env (MongoDB until the cutover switches it).
 #   - the MongoDB source: nx-27017 on 127.0.0.1:${LAB_MONGO_PORT}, data in .lab/mongo, seeded
 #     with `mongo2pg sample-data`.
 # `lab.sh up` is idempotent; `lab.sh down` stops both by pid and unmounts what up mounted.
@@ -72,10 +74,16 @@ case "${1:-}" in
     log "provisioning PostgreSQL in the trixie host (ansible-playbook playbooks/lab.yml)"
     "$BIN/ansible-playbook" -i inventories/local playbooks/lab.yml -e "@$LAB/lab-secrets.yml" \
       -e "lab_pg_port=$LAB_PG_PORT lab_mongo_port=$LAB_MONGO_PORT"
+    mkdir -p "$LAB/app"; chmod 700 "$LAB/app"
+    if [ ! -f "$LAB/app/app.env" ]; then
+      (umask 077; printf 'DATABASE_URL=mongodb://127.0.0.1:%s/nextcrm\n' "$LAB_MONGO_PORT" > "$LAB/app/app.env")
+    fi
+    ./scripts/labapp.sh start
     log "up: PostgreSQL 127.0.0.1:$LAB_PG_PORT (db nextcrm), MongoDB 127.0.0.1:$LAB_MONGO_PORT (db nextcrm)"
     ;;
   down)
     if [ -d "$ROOTFS" ]; then ./scripts/trixie-host.sh stop "$ROOTFS"; ./scripts/trixie-host.sh umount "$ROOTFS"; fi
+    ./scripts/labapp.sh stop
     stop_mongo
     log "down"
     ;;

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql postgresql-client debootstrap rsync python3-venv ca-certificates)
+APT_PACKAGES=(postgresql postgresql-client debootstrap rsync python3-venv ca-certificates iproute2)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
