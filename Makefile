@@ -4,13 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test test-py lint molecule demo lab-up lab-down bench clean
+.PHONY: setup test test-py lint molecule demo lab-up lab-down bench bench-backup clean
 
 setup:
 	./scripts/setup.sh
 
 lint: setup
-	$(BIN)/ruff check mongo2pg library module_utils tests scripts
+	$(BIN)/ruff check mongo2pg library module_utils tests scripts lab
 	$(BIN)/ansible-lint --profile production playbooks roles molecule
 
 test-py: setup
@@ -19,7 +19,7 @@ test-py: setup
 # Every suite: lint, the engine and module tests (real PostgreSQL, nx-27017, ansible-playbook),
 # and the lab/Molecule scenarios.
 test: setup
-	$(BIN)/ruff check mongo2pg library module_utils tests scripts
+	$(BIN)/ruff check mongo2pg library module_utils tests scripts lab
 	$(BIN)/ansible-lint --profile production playbooks roles molecule
 	$(BIN)/pytest -q tests
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test --all
@@ -39,6 +39,10 @@ demo: setup
 
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+# Dump and restore through a MongoDB wire server at two scales: speed and flat memory.
+bench-backup: setup
+	$(BIN)/python scripts/bench_backup.py 0.05 1
 
 clean: lab-down
 	rm -rf artifacts .cache/bench

@@ -2,10 +2,13 @@
 
 import json
 import subprocess
+import urllib.request
 
 import psycopg2
 import pytest
 from ansible_run import ROOT, playbook
+
+from mongo2pg import backup
 
 
 def _vars(pg, db, dump, artifacts):
@@ -55,19 +58,63 @@ def test_migration_module_check_mode_plans_without_writing(pg, clean_dump, tmp_p
     conn.close()
 
 
+def _lab_secrets() -> list[str]:
+    text = (ROOT / ".lab" / "lab-secrets.yml").read_text()
+    return [line.split('"')[1] for line in text.splitlines() if line.startswith("lab_")]
+
+
+def _health() -> dict:
+    with urllib.request.urlopen("http://127.0.0.1:18080/health", timeout=5) as resp:
+        return json.loads(resp.read())
+
+
 @pytest.mark.lab
-def test_lab_up_demo_and_down_leave_nothing_running():
-    """make lab-up, the runbook against the lab (trixie chroot PostgreSQL 17, nx-27017), make lab-down."""
+def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores_mongodb():
+    """make demo (every built phase against the lab), then a corrupted target stops the rerun at the
+    validation gate before deployment, rollback.yml returns the app to MongoDB, make lab-down."""
     up = subprocess.run(["make", "demo"], capture_output=True, text=True, cwd=ROOT)
     assert up.returncode == 0, up.stdout[-5000:] + up.stderr[-3000:]
-    assert "GO:" in up.stdout and "PASS:" in up.stdout and "status: complete" in up.stdout
-    secret = (ROOT / ".lab" / "lab-secrets.yml").read_text().split('"')[1]
-    assert secret not in up.stdout + up.stderr
-    for p in (ROOT / "artifacts" / "local").iterdir():
-        assert secret not in p.read_text(errors="replace"), p
-        assert p.stat().st_mode & 0o077 == 0, p
+    for phase in ("GO:", "verified yes", "schema matches", "status: complete", "PASS:", "| list accounts | sql |",
+                  "keep it until"):
+        assert phase in up.stdout, phase
+    assert _health() == {"status": "ok", "backend": "postgresql", "maintenance": False}
+    artifacts = ROOT / "artifacts" / "local"
+    timeline = (artifacts / "timeline.log").read_text()
+    for event in ("application-stopped", "final-backup", "migration-start", "validation PASS", "go-live"):
+        assert event in timeline, event
+
+    secrets = _lab_secrets()
+    assert len(secrets) == 2 and not any(s in up.stdout + up.stderr for s in secrets)
+    for p in artifacts.rglob("*"):
+        if p.is_file():
+            assert not any(s in p.read_text(errors="replace") for s in secrets), p
+        if "cron.d" not in p.parts:  # a cron entry must be world-readable; it holds no secret
+            assert p.stat().st_mode & 0o077 == 0, p
+
+    # a corrupted target: the rerun stops at the gate, before deployment
+    conn = psycopg2.connect(host="127.0.0.1", port=55432, dbname="nextcrm", user="nextcrm_migrator",
+                            password=secrets[0])
+    with conn.cursor() as cur:
+        cur.execute('UPDATE "crm_Accounts" SET name = name || \' (tampered)\' WHERE id = '
+                    '(SELECT id FROM "crm_Accounts" ORDER BY id LIMIT 1)')
+    conn.commit()
+    conn.close()
+    rerun = playbook(str(ROOT / "playbooks" / "site.yml"), "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}")
+    assert rerun.returncode != 0 and "validation FAILED (fieldMatch)" in rerun.stdout
+    assert "Phase 50" not in rerun.stdout
+    assert (artifacts / "timeline.log").read_text().count("go-live") == timeline.count("go-live")
+
+    back = playbook(str(ROOT / "playbooks" / "rollback.yml"), "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}",
+                    "-e", "confirm_rollback=yes")
+    assert back.returncode == 0, back.stdout[-4000:]
+    assert _health()["backend"] == "mongodb"
+    final = json.loads((artifacts / "backup-final.json").read_text())
+    assert backup.collection_counts("mongodb://127.0.0.1:37017/", "nextcrm") == final["collections"]
+    assert (artifacts / "rollback-forensics" / "schema.sql").read_text().count("CREATE TABLE") >= 39
+
     down = subprocess.run(["make", "lab-down"], capture_output=True, text=True, cwd=ROOT)
     assert down.returncode == 0, down.stderr
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     assert str(ROOT / ".lab") not in ps  # nx-27017 runs with --data-dir .lab/mongo/data
+    assert "nextcrm_standin" not in ps
     assert "postgres -D /var/lib/postgresql" not in ps and "/usr/lib/postgresql/17/bin/postgres" not in ps
