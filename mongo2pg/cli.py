@@ -116,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", default="nextcrm", help="database folder inside the dump (default: nextcrm)")
     r.add_argument("--target-db", help="database to restore into (default: the same name)")
     r.add_argument("--drop", action="store_true", help="drop each target collection before restoring it")
+    mo = sub.add_parser("monitor", help="post-migration monitoring: a snapshot against thresholds, or a window summary")
+    mo.add_argument("action", choices=["snapshot", "summary"])
+    _pg_arg(mo)
+    mo.add_argument("--health-url", help="the application's health endpoint")
+    mo.add_argument("--history", default="monitoring-history.jsonl", help="JSON-lines history (default: %(default)s)")
+    mo.add_argument("--disk-path", default="/", help="file system whose usage counts (default: /)")
+    mo.add_argument("--threshold", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a threshold, e.g. health_ms=300 (repeatable)")
+    rp = sub.add_parser("report", help="write the final report (Markdown and self-contained HTML) from the artifacts")
+    rp.add_argument("--artifacts", required=True, help="the folder the phases wrote their artifacts to")
     return p
 
 
@@ -369,8 +379,47 @@ def cmd_restore(args) -> int:
     return 0
 
 
+def cmd_monitor(args) -> int:
+    from . import monitor
+
+    if args.action == "summary":
+        result = monitor.summarize(monitor.read_history(args.history))
+        print(json.dumps(result, indent=1))
+        return 0 if result["success"] else 1
+    _need(args, "pg-uri")
+    thresholds = {}
+    for item in args.threshold:
+        key, _, value = item.partition("=")
+        if key not in monitor.THRESHOLDS or not value:
+            raise ConfigError(f"--threshold {item!r}: use KEY=VALUE with KEY one of {', '.join(monitor.THRESHOLDS)}")
+        thresholds[key] = float(value)
+    snap = monitor.snapshot(args.pg_uri, args.health_url, args.disk_path)
+    breaches = monitor.evaluate(snap, thresholds)
+    monitor.append_history(args.history, snap, breaches)
+    db, host = snap["database"], snap["host"]
+    health = snap.get("health")
+    print(f"{snap['taken_at']} health {health['status'] if health else '-'} {health['ms'] if health else '-'} ms; "
+          f"active {db['active_queries']}, longest {db['longest_query_seconds']}s, waiting {db['waiting_queries']}, "
+          f"connections {db['connections']}/{db['max_connections']}; cpu {host['cpu_percent']}%, "
+          f"memory {host['memory_percent']}%, disk {host['disk_percent']}%")
+    for b in breaches:
+        print(f"BREACH: {b}")
+    return 1 if breaches else 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    if not os.path.isdir(args.artifacts):
+        raise ConfigError(f"--artifacts {args.artifacts}: no such folder")
+    md, page, status = write_report(args.artifacts)
+    print(f"final report: {status}: {md} and {page}")
+    return 0
+
+
 COMMANDS = {"migrate": cmd_migrate, "plan": cmd_plan, "status": cmd_status, "schema": cmd_schema, "id": cmd_id,
-            "sample-data": cmd_sample_data, "validate": cmd_validate, "dump": cmd_dump, "restore": cmd_restore}
+            "sample-data": cmd_sample_data, "validate": cmd_validate, "dump": cmd_dump, "restore": cmd_restore,
+            "monitor": cmd_monitor, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -360,6 +360,7 @@ def _prepare_state(conn, mapping: Mapping, opts: Options, source_label: str) -> 
     with conn.cursor() as cur:
         targets = [sql.Identifier(t) for t in list(mapping.tables) + list(mapping.junctions)]
         if opts.fresh:
+            schema.unfinalize(conn, mapping)
             cur.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(targets)))
             for t in ("checkpoint", "rejects", "junction_stage", "run"):
                 cur.execute(sql.SQL("TRUNCATE {}.{}").format(STATE, sql.Identifier(t)))
@@ -462,11 +463,12 @@ def plan(opts: Options) -> dict[str, Any]:
         tables = [{"table": t.name, "collection": t.collection, "source": source.count(t.collection),
                    "absent_in_source": t.collection not in source.collections()} for t in mapping.tables.values()]
         unmapped = sorted(source.collections() - set(mapping.by_collection))
+        size = source.size_bytes()
     finally:
         source.close()
     return {"mapping": mapping.name, "order": [t["table"] for t in tables], "tables": tables,
             "junctions": list(mapping.junctions), "unmapped_collections": unmapped,
-            "total_source_documents": sum(t["source"] for t in tables)}
+            "total_source_documents": sum(t["source"] for t in tables), "source_bytes": size}
 
 
 def run(opts: Options, render=None) -> Summary:

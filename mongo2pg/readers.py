@@ -37,6 +37,8 @@ class Source(Protocol):
 
     def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]: ...
 
+    def size_bytes(self) -> int: ...
+
     def close(self) -> None: ...
 
 
@@ -91,6 +93,10 @@ class DumpSource:
                     break
         return found
 
+    def size_bytes(self) -> int:
+        """Bytes of the dump's files (compressed when the dump is)."""
+        return sum(p.stat().st_size for p in self.db_dir.iterdir() if p.is_file())
+
     def close(self) -> None:
         pass
 
@@ -132,6 +138,10 @@ class MongoSource:
             return {}
         oids = [ObjectId(i) for i in ids if ObjectId.is_valid(i)]
         return {str(d["_id"]): d for d in self.db[collection].find({"_id": {"$in": oids}})}
+
+    def size_bytes(self) -> int:
+        """The database's data size as MongoDB reports it (dbStats)."""
+        return int(self.db.command("dbStats").get("dataSize", 0))
 
     def close(self) -> None:
         self.client.close()

@@ -129,6 +129,20 @@ def finalize(conn, mapping: Mapping, progress=None) -> int:
     return len(stmts)
 
 
+def unfinalize(conn, mapping: Mapping) -> None:
+    """Drop the mapping's foreign keys and secondary indexes: the state before a bulk load.
+
+    A fresh load into a finalized schema would otherwise check every row against foreign keys
+    whose parent tables load in parallel (and maintain every index row by row).
+    """
+    with conn.cursor() as cur:
+        for fk in mapping.foreign_keys():
+            cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+                sql.Identifier(fk["table"]), sql.Identifier(fk["name"])))
+        for _table, idx in mapping.indexes():
+            cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(idx.name)))
+
+
 # ---- introspection ------------------------------------------------------------------------
 
 _CAST = re.compile(r"::[\w\" ]+(\[\])?$")

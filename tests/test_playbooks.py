@@ -84,7 +84,7 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
         assert event in timeline, event
 
     secrets = _lab_secrets()
-    assert len(secrets) == 2 and not any(s in up.stdout + up.stderr for s in secrets)
+    assert len(secrets) == 3 and not any(s in up.stdout + up.stderr for s in secrets)
     for p in artifacts.rglob("*"):
         if p.is_file():
             assert not any(s in p.read_text(errors="replace") for s in secrets), p

@@ -1,0 +1,93 @@
+#!/usr/bin/python
+"""Ansible module: a post-migration monitoring snapshot against the runbook's thresholds, or a window summary."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_monitor
+short_description: Monitoring snapshot of the application and PostgreSQL, judged against thresholds
+description:
+  - O(action=snapshot) reads the health endpoint (status, latency), pg_stat_activity (active, longest,
+    waiting), connections against max_connections, slow statements (pg_stat_statements), database and
+    table sizes, index usage, and the host's CPU, memory and disk; compares them with the runbook's
+    thresholds (6.5), appends the snapshot to O(history) and fails on a breach (O(breach_policy)).
+  - O(action=summary) judges the snapshots in O(history) against the 48-hour success criteria.
+  - Reads only. Run it on the database host or wherever the host figures matter.
+options:
+  action: {description: snapshot or summary., type: str, choices: [snapshot, summary], default: snapshot}
+  pg_uri: {description: PostgreSQL URI of a monitoring login (never logged)., type: str}
+  health_url: {description: The application's health endpoint., type: str}
+  history: {description: JSON-lines history file (0600)., type: path, required: true}
+  disk_path: {description: File system whose usage counts., type: path, default: /}
+  thresholds: {description: Overrides of the thresholds (health_ms, active_queries, ...)., type: dict, default: {}}
+  breach_policy: {description: What a breach does., type: str, choices: [fail, warn], default: fail}
+author: mongo2pg maintainers
+"""
+
+EXAMPLES = r"""
+- name: Monitoring snapshot
+  pg_monitor:
+    pg_uri: "{{ monitor_pg_uri }}"
+    health_url: https://crm.example.com/api/health
+    history: /var/lib/mongo2pg/monitoring-history.jsonl
+"""
+
+RETURN = r"""
+snapshot: {description: The figures read., returned: action=snapshot, type: dict}
+breaches: {description: The thresholds exceeded, one line each., returned: action=snapshot, type: list}
+summary: {description: The window against the success criteria., returned: action=summary, type: dict}
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.mongo2pg_common import engine_missing_message  # noqa: E402
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "action": {"type": "str", "choices": ["snapshot", "summary"], "default": "snapshot"},
+            "pg_uri": {"type": "str", "no_log": True},
+            "health_url": {"type": "str"},
+            "history": {"type": "path", "required": True},
+            "disk_path": {"type": "path", "default": "/"},
+            "thresholds": {"type": "dict", "default": {}},
+            "breach_policy": {"type": "str", "choices": ["fail", "warn"], "default": "fail"},
+        },
+        required_if=[("action", "snapshot", ("pg_uri",))],
+        supports_check_mode=True,
+    )
+    try:
+        from mongo2pg import monitor
+        from mongo2pg.errors import Mongo2PgError
+        from mongo2pg.redact import redact_text
+    except ImportError as exc:
+        module.fail_json(msg=engine_missing_message(exc))
+        return
+    p = module.params
+    if p["action"] == "summary":
+        summary = monitor.summarize(monitor.read_history(p["history"]))
+        if not summary["success"]:
+            module.fail_json(msg=f"success criteria not met: {'; '.join(summary['reasons'])}", summary=summary)
+        module.exit_json(changed=False, summary=summary)
+    unknown = set(p["thresholds"]) - set(monitor.THRESHOLDS)
+    if unknown:
+        module.fail_json(msg=f"unknown thresholds {sorted(unknown)}; known: {sorted(monitor.THRESHOLDS)}")
+    try:
+        snap = monitor.snapshot(p["pg_uri"], p["health_url"], p["disk_path"])
+    except Mongo2PgError as exc:
+        module.fail_json(msg=redact_text(str(exc)))
+        return
+    breaches = monitor.evaluate(snap, {k: float(v) for k, v in p["thresholds"].items()})
+    if not module.check_mode:
+        monitor.append_history(p["history"], snap, breaches)
+    result = {"changed": not module.check_mode, "snapshot": snap, "breaches": breaches}
+    if breaches and p["breach_policy"] == "fail":
+        module.fail_json(msg=f"monitoring thresholds breached: {'; '.join(breaches)}", **result)
+    for b in breaches:
+        module.warn(f"monitoring threshold breached: {b}")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
