@@ -1,6 +1,7 @@
 """Real ansible-playbook runs of our modules and phases."""
 
 import json
+import os
 import subprocess
 import urllib.request
 
@@ -83,6 +84,12 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     for event in ("application-stopped", "final-backup", "migration-start", "validation PASS", "go-live"):
         assert event in timeline, event
 
+    # the read-only phases run in check mode against the converged lab
+    for phase in ("00_preflight.yml", "40_validate.yml", "60_monitor.yml"):
+        check = playbook(str(ROOT / "playbooks" / phase), "--check", "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}")
+        assert check.returncode == 0, (phase, check.stdout[-3000:])
+    assert (artifacts / "timeline.log").read_text() == timeline  # check mode wrote nothing
+
     secrets = _lab_secrets()
     assert len(secrets) == 3 and not any(s in up.stdout + up.stderr for s in secrets)
     for p in artifacts.rglob("*"):
@@ -118,3 +125,24 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     assert str(ROOT / ".lab") not in ps  # nx-27017 runs with --data-dir .lab/mongo/data
     assert "nextcrm_standin" not in ps
     assert "postgres -D /var/lib/postgresql" not in ps and "/usr/lib/postgresql/17/bin/postgres" not in ps
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_example_inventories_resolve_their_vault_and_every_phase_parses(env, tmp_path):
+    """The example vault is encrypted with the documented password; secrets reach the variables."""
+    vault_pw = tmp_path / "vault-password"
+    vault_pw.write_text("mongo2pg-example-vault\n")
+    inventory = ROOT / "inventories" / env
+    host = f"pg-{'prod' if env == 'production' else env}-1.example.internal"
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible"), "-i", str(inventory), host, "-m",
+                        "ansible.builtin.debug", "-a",
+                        json.dumps({"msg": "{{ postgresql_migration_password }} {{ mongo_uri }}"}),
+                        "--vault-password-file", str(vault_pw), "-c", "local"],
+                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "CHANGE-ME-migration" in r.stdout and "nextcrm_backup:CHANGE-ME-mongo-backup@" in r.stdout
+    for phase in sorted((ROOT / "playbooks").glob("[0-9]*.yml")) + [ROOT / "playbooks" / "rollback.yml"]:
+        r = playbook(str(phase), "--syntax-check", "--vault-password-file", str(vault_pw), inventory=inventory)
+        assert r.returncode == 0, (phase.name, r.stdout + r.stderr)
+    encrypted = (inventory / "group_vars" / "all" / "vault.yml").read_text()
+    assert encrypted.startswith("$ANSIBLE_VAULT;1.1;AES256") and "CHANGE-ME" not in encrypted

@@ -1,0 +1,104 @@
+"""Monitoring snapshots (real PostgreSQL, a real HTTP health endpoint) and the final report."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from servers import free_port
+
+from mongo2pg import monitor
+from mongo2pg.cli import main as cli
+
+
+class _Health(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'{"status": "ok"}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def health_url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/health"
+    server.shutdown()
+
+
+def test_snapshot_reads_every_figure_and_breaches_are_reported_and_kept(pg, pg_db, health_url, tmp_path, capsys):
+    history = tmp_path / "history.jsonl"
+    assert cli(["monitor", "snapshot", "--pg-uri", pg_db, "--health-url", health_url, "--history", str(history),
+                "--threshold", "cpu_percent=100", "--threshold", "memory_percent=100",
+                "--threshold", "disk_percent=100"]) == 0
+    snap = monitor.read_history(history)[0]
+    assert snap["health"]["ok"] and snap["health"]["status"] == 200 and snap["health"]["ms"] > 0
+    db = snap["database"]
+    assert db["max_connections"] > 0 and db["connections"] >= 1 and db["database_bytes"] > 0
+    assert 0 <= snap["host"]["cpu_percent"] <= 100 and 0 < snap["host"]["memory_percent"] < 100
+    assert snap["breaches"] == [] and history.stat().st_mode & 0o777 == 0o600
+    assert pg.password not in history.read_text()
+
+    # a health endpoint that is down, and a threshold the database exceeds: both reported, exit 1
+    dead = f"http://127.0.0.1:{free_port()}/health"
+    code = cli(["monitor", "snapshot", "--pg-uri", pg_db, "--health-url", dead, "--history", str(history),
+                "--threshold", "connections_percent=0"])
+    out = capsys.readouterr().out
+    assert code == 1 and "BREACH: health endpoint: status None" in out and "BREACH: connections_percent" in out
+    window = monitor.summarize(monitor.read_history(history))
+    assert window["samples"] == 2 and window["uptime_percent"] == 50.0 and not window["success"]
+    assert "uptime 50.0% < 99.9%" in window["reasons"]
+
+
+def test_unknown_threshold_is_a_configuration_error(pg_db, tmp_path, capsys):
+    code = cli(["monitor", "snapshot", "--pg-uri", pg_db, "--history", str(tmp_path / "h"), "--threshold", "cpu=5"])
+    assert code == 2 and "use KEY=VALUE with KEY one of" in capsys.readouterr().err
+
+
+def _migrate_and_validate(pg_db, dump, art):
+    for args in (["migrate", "--dump", str(dump), "--pg-uri", pg_db, "--quiet", "--error-log",
+                  str(art / "migration-errors.log"), "--checkpoint-file", str(art / "cp.json"),
+                  "--summary-file", str(art / "migration-summary.json")],
+                 ["validate", "--dump", str(dump), "--pg-uri", pg_db, "--error-log", str(art / "migration-errors.log"),
+                  "--report", str(art / "migration-validation-report.json")]):
+        r = subprocess.run([sys.executable, "-m", "mongo2pg.cli", *args], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_final_report_is_written_from_the_artifacts_and_renders_offline(pg_db, clean_dump, health_url, tmp_path):
+    art = tmp_path / "artifacts"
+    art.mkdir()
+    _migrate_and_validate(pg_db, clean_dump, art)
+    (art / "timeline.log").write_text("2026-11-24T10:00:00Z application-stopped\n2026-11-24T10:05:00Z go-live\n")
+    (art / "smoke-test-results.json").write_text(json.dumps({"results": [
+        {"kind": "http", "name": "list accounts", "target": "GET /api/accounts", "ms": 12.5, "max_ms": 100,
+         "ok": True, "slow": False, "error": None}], "failed": [], "slow": []}))
+    (art / "monitoring").mkdir()
+    snap = monitor.snapshot(pg_db, health_url)
+    monitor.append_history(art / "monitoring" / "monitoring-history.jsonl", snap, [])
+
+    assert cli(["report", "--artifacts", str(art)]) == 0
+    md = (art / "final-report.md").read_text()
+    page = (art / "final-report.html").read_text()
+    summary = json.loads((art / "migration-summary.json").read_text())
+    assert "**Status:** SUCCESS" in md and f"{summary['totals']['source']:,} source documents" in md
+    assert "| Field-level match | PASS |" in md and "| list accounts | http | 12.5 | 100 | ok |" in md
+    assert page.count("<svg") >= 4 and "<script" not in page
+    # self-contained: no stylesheet, image or font fetched from anywhere
+    assert not re.search(r'(src|href)=["\']?(https?:)?//', page)
+    assert (art / "final-report.html").stat().st_mode & 0o777 == 0o600
+
+    # a failed gate makes the same report say so
+    report = json.loads((art / "migration-validation-report.json").read_text())
+    report["overallStatus"] = "FAIL"
+    (art / "migration-validation-report.json").write_text(json.dumps(report))
+    assert cli(["report", "--artifacts", str(art)]) == 0
+    assert "**Status:** NOT COMPLETE (validation did not pass)" in (art / "final-report.md").read_text()
