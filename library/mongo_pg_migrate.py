@@ -98,7 +98,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.mongo2pg_common import (  # noqa: E402
     CONNECTION_ARGS,
     SOURCE_CONSTRAINTS,
-    engine_missing_message,
+    import_engine,
 )
 
 
@@ -117,13 +117,9 @@ def main() -> None:
         **SOURCE_CONSTRAINTS,
         supports_check_mode=True,
     )
-    try:
-        from mongo2pg.errors import Mongo2PgError
-        from mongo2pg.migrate import Options, plan, run
-        from mongo2pg.redact import redact_text
-    except ImportError as exc:
-        module.fail_json(msg=engine_missing_message(exc))
-        return
+    errors, migrate, redact = import_engine(module, "errors", "migrate", "redact")
+    Mongo2PgError, Options, plan, run, redact_text = (errors.Mongo2PgError, migrate.Options, migrate.plan, migrate.run,
+                                                       redact.redact_text)
     p = module.params
     opts = Options(pg_uri=p["pg_uri"], mongo_uri=p["mongo_uri"], dump=p["dump"], db=p["db"], mapping=p["mapping"],
                    batch_size=p["batch_size"], workers=p["workers"], error_log=p["error_log"],

@@ -50,7 +50,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.mongo2pg_common import (  # noqa: E402
     CONNECTION_ARGS,
     SOURCE_CONSTRAINTS,
-    engine_missing_message,
+    import_engine,
 )
 
 
@@ -67,13 +67,9 @@ def main() -> None:
         **SOURCE_CONSTRAINTS,
         supports_check_mode=True,
     )
-    try:
-        from mongo2pg.errors import Mongo2PgError
-        from mongo2pg.redact import redact_text
-        from mongo2pg.validate import ValidateOptions, validate
-    except ImportError as exc:
-        module.fail_json(msg=engine_missing_message(exc))
-        return
+    errors, redact, validation = import_engine(module, "errors", "redact", "validate")
+    Mongo2PgError, redact_text = errors.Mongo2PgError, redact.redact_text
+    ValidateOptions, validate = validation.ValidateOptions, validation.validate
     p = module.params
     try:
         report = validate(ValidateOptions(pg_uri=p["pg_uri"], mongo_uri=p["mongo_uri"], dump=p["dump"], db=p["db"],

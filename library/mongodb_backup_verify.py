@@ -58,7 +58,7 @@ warnings_list: {description: Shortfalls and differences let through by a warn po
 import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.mongo2pg_common import engine_missing_message  # noqa: E402
+from ansible.module_utils.mongo2pg_common import import_engine  # noqa: E402
 
 
 def _differences(backup: dict, live: dict) -> dict:
@@ -82,13 +82,8 @@ def main() -> None:
         required_together=[("compare_uri", "compare_db")],
         supports_check_mode=True,
     )
-    try:
-        from mongo2pg import backup
-        from mongo2pg.errors import Mongo2PgError
-        from mongo2pg.redact import redact_text
-    except ImportError as exc:
-        module.fail_json(msg=engine_missing_message(exc))
-        return
+    backup, errors, redact = import_engine(module, "backup", "errors", "redact")
+    Mongo2PgError, redact_text = errors.Mongo2PgError, redact.redact_text
     p = module.params
     result = {"changed": False, "warnings_list": []}
     failures = []

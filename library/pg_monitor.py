@@ -40,7 +40,7 @@ summary: {description: The window against the success criteria., returned: actio
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.mongo2pg_common import engine_missing_message  # noqa: E402
+from ansible.module_utils.mongo2pg_common import import_engine  # noqa: E402
 
 
 def main() -> None:
@@ -57,13 +57,8 @@ def main() -> None:
         required_if=[("action", "snapshot", ("pg_uri",))],
         supports_check_mode=True,
     )
-    try:
-        from mongo2pg import monitor
-        from mongo2pg.errors import Mongo2PgError
-        from mongo2pg.redact import redact_text
-    except ImportError as exc:
-        module.fail_json(msg=engine_missing_message(exc))
-        return
+    monitor, errors, redact = import_engine(module, "monitor", "errors", "redact")
+    Mongo2PgError, redact_text = errors.Mongo2PgError, redact.redact_text
     p = module.params
     if p["action"] == "summary":
         summary = monitor.summarize(monitor.read_history(p["history"]))

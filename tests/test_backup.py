@@ -62,7 +62,8 @@ def _backup_vars(mongo, tmp_path: Path, **extra) -> list[str]:
     return ["-e", json.dumps({"mongo_uri": mongo.uri, "mongo_db": SOURCE_DB, "artifacts_dir": str(tmp_path / "art"),
                               "backup_root": str(tmp_path / "backups"),
                               "backup_secondary_dir": str(tmp_path / "secondary"), "backup_min_collections": 26,
-                              "lab_pg_password": "unused", "lab_app_password": "unused", **extra})]
+                              "lab_pg_password": "unused", "lab_app_password": "unused",
+                              "lab_monitor_password": "unused", **extra})]
 
 
 def test_backup_phase_makes_a_verified_backup_and_detects_corruption(seeded, tmp_path):
@@ -128,9 +129,10 @@ def test_manifest_redacts_the_password(tmp_path):
 
 def test_archive_phase_is_idempotent_and_its_job_keeps_the_newest(seeded, tmp_path):
     archive = tmp_path / "archive"
-    args = ["-e", json.dumps({"mongo_uri": seeded.uri, "mongo_db": SOURCE_DB, "archive_dir": str(archive),
-                              "archive_cron_dir": str(archive / "cron.d"), "archive_readonly": False,
-                              "archive_readonly_unavailable_reason": "test server without users"})]
+    args = ["--tags", "archive", "-e", json.dumps({
+        "mongo_uri": seeded.uri, "mongo_db": SOURCE_DB, "archive_dir": str(archive), "artifacts_dir": str(tmp_path),
+        "archive_cron_dir": str(archive / "cron.d"), "archive_readonly": False,
+        "archive_readonly_unavailable_reason": "test server without users"})]
     first = playbook(str(ROOT / "playbooks" / "70_complete.yml"), *args)
     assert first.returncode == 0, first.stdout[-3000:]
     assert recap(first.stdout)["changed"] > 0
