@@ -173,10 +173,10 @@ def describe(conn, tables: list[str] | None = None) -> dict[str, Any]:
                 entry["default"] = _CAST.sub("", default)
             out_tables.setdefault(rel, {"columns": [], "primary_key": []})["columns"].append(entry)
         cur.execute("""
-            SELECT c.conrelid::regclass::text, c.conname, c.contype,
+            SELECT (SELECT relname FROM pg_class WHERE oid = c.conrelid), c.conname, c.contype,
                    ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o)
                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)::text[],
-                   c.confrelid::regclass::text,
+                   (SELECT relname FROM pg_class WHERE oid = c.confrelid),
                    ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, o)
                          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.o)::text[],
                    c.confdeltype, c.confupdtype
@@ -184,14 +184,14 @@ def describe(conn, tables: list[str] | None = None) -> dict[str, Any]:
             WHERE n.nspname = current_schema() AND c.contype IN ('p', 'f')""")
         actions = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
         fks = []
+        # relname, not regclass::text: the latter quotes names that need it ("evil""name").
         for rel, name, kind, cols, ref, refcols, deltype, updtype in cur.fetchall():
-            rel = rel.strip('"')
             if tables is not None and rel not in tables:
                 continue
             if kind == "p":
                 out_tables.setdefault(rel, {"columns": [], "primary_key": []})["primary_key"] = list(cols)
             else:
-                fks.append({"table": rel, "name": name, "columns": list(cols), "references": ref.strip('"'),
+                fks.append({"table": rel, "name": name, "columns": list(cols), "references": ref,
                             "ref_columns": list(refcols), "on_delete": actions[deltype], "on_update": actions[updtype]})
         cur.execute("""
             SELECT t.relname, i.relname, x.indisunique,

@@ -274,7 +274,8 @@ class TableTransform:
         for doc in docs:
             _id = doc.get("_id")
             if type(_id) is not ObjectId:
-                out.issues.append(Issue("reject", tname, _short(_id), None, "bad_id",
+                # the id as an operator searches for it (and as validation accounts for it): str(), not repr()
+                out.issues.append(Issue("reject", tname, str(_id), None, "bad_id",
                                         "_id", f"_id is {type(_id).__name__}, not an ObjectId: no UUID can be derived",
                                         to_extended_json(doc)))
                 out.rejected += 1

@@ -90,7 +90,7 @@ def expected_text(col: Column, v: Any, enums: dict[str, tuple[str, ...]]) -> Any
     if t == "text":
         if isinstance(v, bool) or not isinstance(v, str | int | float | Decimal128 | ObjectId):
             raise NoValue(f"{type(v).__name__} in a text column")
-        return v if isinstance(v, str) else str(v)
+        return str(v)  # also plain text of str subclasses (BSON Code)
     if t in ("integer", "bigint"):
         if isinstance(v, bool):
             raise NoValue("boolean in a number column")
