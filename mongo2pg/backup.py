@@ -26,7 +26,8 @@ from .redact import redact_uri
 
 CHECKSUMS_FILE = "backup-checksums.txt"
 RAW = CodecOptions(document_class=RawBSONDocument)
-INSERT_BATCH_BYTES = 8 << 20
+# Bounds the memory of a restore: one batch of raw documents (and its wire message) at a time.
+INSERT_BATCH_BYTES = 2 << 20
 ProgressFn = Callable[[str, int, int], None]  # collection, documents so far, total
 
 

@@ -433,6 +433,12 @@ def main(argv: list[str] | None = None) -> int:
     except Mongo2PgError as exc:
         print(f"mongo2pg {args.command}: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # A full disk, a read-only or missing folder for the log, checkpoint or report files.
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"mongo2pg {args.command}: error: {exc.strerror or exc}{where} -- free space or fix the path, then "
+              "rerun (a migration resumes from its last committed batch)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"mongo2pg {args.command}: interrupted; committed work is checkpointed, rerun to resume",
               file=sys.stderr)

@@ -471,6 +471,35 @@ def plan(opts: Options) -> dict[str, Any]:
             "total_source_documents": sum(t["source"] for t in tables), "source_bytes": size}
 
 
+def _lock_target(conn) -> None:
+    """One migration per target database at a time: a session advisory lock, released when the run ends
+    (or its process dies). A second run, e.g. started while an orphaned async job still works, is refused."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(hashtext('mongo2pg.migrate'))")
+        if not cur.fetchone()[0]:
+            cur.execute("SELECT pid, backend_start::text FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND application_name = 'mongo2pg' AND pid <> pg_backend_pid() ORDER BY backend_start LIMIT 1")
+            other = cur.fetchone()
+            conn.rollback()
+            raise ConfigError("another migration is running against this database"
+                              + (f" (PostgreSQL backend pid {other[0]}, since {other[1]})" if other else "")
+                              + ": wait for it to finish (its progress file shows it) or stop it, then rerun")
+    conn.commit()
+
+
+def _apply_schema(conn, mapping: Mapping) -> None:
+    """Create what is missing, then refuse a target that differs; a user without rights gets one clear line."""
+    try:
+        schema.apply(conn, mapping)
+    except (psycopg2.errors.InsufficientPrivilege, psycopg2.errors.ReadOnlySqlTransaction) as exc:
+        conn.rollback()
+        raise ConfigError(f"PostgreSQL refused to create the schema: {str(exc).strip().splitlines()[0]} -- the "
+                          "migration user needs CONNECT, CREATE and TEMP on the database and USAGE, CREATE on schema "
+                          "public (roles/postgresql grants them to postgresql_migration_user), and a writable "
+                          "server (not a read-only replica)") from None
+    schema.verify_applied(conn, mapping)
+
+
 def run(opts: Options, render=None) -> Summary:
     started = time.monotonic()
     mapping = load_mapping(opts.mapping)
@@ -478,7 +507,8 @@ def run(opts: Options, render=None) -> Summary:
     source_label = source.label
     conn = pg_connect(opts.pg_uri)
     try:
-        schema.apply(conn, mapping)
+        _lock_target(conn)
+        _apply_schema(conn, mapping)
         error_log = Path(opts.error_log)
         if opts.fresh:
             _archive(Path(opts.checkpoint_file))

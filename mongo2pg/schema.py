@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg2 import sql
 
+from .errors import ConfigError
 from .mapping import Column, Mapping
 
 STATE_SCHEMA = "mongo2pg"
@@ -127,6 +128,18 @@ def finalize(conn, mapping: Mapping, progress=None) -> int:
             if progress:
                 progress(name)
     return len(stmts)
+
+
+def verify_applied(conn, mapping: Mapping) -> None:
+    """Refuse a target whose tables, columns, types or keys differ from the mapping (before loading)."""
+    expected, actual = expected_schema(mapping), describe(conn, list(mapping.tables) + list(mapping.junctions))
+    for side in (expected, actual):
+        side["foreign_keys"], side["indexes"] = [], []
+    diffs = diff_schemas(expected, actual)
+    if diffs:
+        raise ConfigError(f"the target schema differs from the mapping ({len(diffs)} difference(s), first: "
+                          f"{'; '.join(diffs[:3])}): drop or fix those tables, or rerun with a mapping that matches; "
+                          "`mongo2pg schema diff --stage apply` lists them all")
 
 
 def unfinalize(conn, mapping: Mapping) -> None:

@@ -1,5 +1,9 @@
+import os
 import subprocess
 import sys
+
+import psycopg2
+import pytest
 
 
 def cli(*args):
@@ -34,3 +38,64 @@ def test_bad_source_and_bad_mapping_exit_2(tmp_path, pg_db):
     bad.write_text("tables:\n  T:\n    columns: 5\n")
     r = cli("plan", "--dump", str(tmp_path), "--mapping", str(bad))
     assert r.returncode == 2 and "m.yml:3: tables.T.columns" in r.stderr
+
+
+def _migrate(tmp_path, dump, pg_uri, *extra):
+    return cli("migrate", "--dump", str(dump), "--pg-uri", pg_uri, "--quiet", "--error-log", str(tmp_path / "e.log"),
+               "--checkpoint-file", str(tmp_path / "c.json"), *extra)
+
+
+def test_malformed_uris_and_an_unreachable_mongodb_are_one_redacted_line(clean_dump):
+    r = cli("migrate", "--dump", str(clean_dump), "--pg-uri", "postgresql://u:Secret-1@[bad")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Secret-1" not in r.stderr
+    r = cli("plan", "--mongo-uri", "mongodb://u:Secret-2@127.0.0.1:1/")
+    assert r.returncode == 2 and "MongoDB mongodb://u:***@127.0.0.1:1/" in r.stderr and "Secret-2" not in r.stderr
+    r = cli("plan", "--mongo-uri", "mongodb:/nonsense")
+    assert r.returncode == 2 and "Invalid URI scheme" in r.stderr
+
+
+def test_a_target_schema_that_differs_is_refused_before_loading_and_recovers(tmp_path, pg_db, clean_dump):
+    conn = psycopg2.connect(pg_db)
+    with conn.cursor() as cur:
+        cur.execute('CREATE TABLE "Boards" (id uuid PRIMARY KEY, "__v" text)')  # wrong type, missing columns
+    conn.commit()
+    r = _migrate(tmp_path, clean_dump, pg_db)
+    assert r.returncode == 2 and "the target schema differs from the mapping" in r.stderr
+    assert "column Boards.__v: type expected 'INTEGER', found 'TEXT'" in r.stderr
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM mongo2pg.checkpoint")
+        assert cur.fetchone()[0] == 0  # nothing was loaded
+        cur.execute('DROP TABLE "Boards"')
+    conn.commit()
+    conn.close()
+    assert _migrate(tmp_path, clean_dump, pg_db).returncode == 0  # the operator's fix, then a clean run
+
+
+def test_a_user_that_may_not_create_gets_the_privileges_it_needs_named(tmp_path, pg, clean_dump):
+    uri = pg.create_db("t_readonly_user")
+    admin = psycopg2.connect(uri)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("DROP ROLE IF EXISTS reader; CREATE ROLE reader LOGIN PASSWORD 'reader-Pw-1'")
+        cur.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    admin.close()
+    r = _migrate(tmp_path, clean_dump, pg.uri("t_readonly_user", user="reader", password="reader-Pw-1"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "PostgreSQL refused to create the schema: permission denied" in r.stderr and "CREATE" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_disk_for_the_error_log_stops_cleanly_and_the_rerun_resumes(tmp_path, pg_db, dirty_dump):
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(full)], check=True)
+    try:
+        r = cli("migrate", "--dump", str(dirty_dump), "--pg-uri", pg_db, "--quiet", "--error-log",
+                str(full / "errors.log"), "--checkpoint-file", str(tmp_path / "c.json"))
+        assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
+        assert "No space left on device" in r.stderr and "rerun" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+    r = _migrate(tmp_path, dirty_dump, pg_db)
+    assert r.returncode == 0 and "Reconciled: source = loaded + rejected for every table" in r.stdout

@@ -218,3 +218,14 @@ def test_fresh_over_a_finalized_target_gives_the_same_tables(tmp_path, pg_db, cl
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["totals"]["rejected"] == 0 and summary["totals"]["reconciled"]
     assert table_digests(pg_db) == first
+
+
+def test_a_second_migration_on_the_same_target_is_refused_while_one_runs(tmp_path, pg_db, clean_dump):
+    running = psycopg2.connect(pg_db, application_name="mongo2pg")  # holds the lock as a running migration does
+    with running.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(hashtext('mongo2pg.migrate'))")
+    r = migrate_cli(tmp_path, pg_db, "--dump", str(clean_dump), check=False)
+    assert r.returncode == 2 and "another migration is running against this database" in r.stderr
+    assert "backend pid" in r.stderr
+    running.close()  # the other run ends (or dies): the lock goes with its session
+    migrate_cli(tmp_path, pg_db, "--dump", str(clean_dump))
