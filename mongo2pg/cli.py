@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--min-match", type=float, default=99.0, help="minimum field match percentage (default: 99)")
     v.add_argument("--lenient", action="store_true", help="allow mismatches up to --min-match (default: strict)")
     v.add_argument("--reference-schema", help="schema JSON the target must equal (default: from the mapping)")
+    v.add_argument("--workers", type=int, default=0, help="tables checked in parallel (default: one per CPU, max 4)")
     d = sub.add_parser("dump", help="back up a MongoDB database in mongodump's format (streams)")
     d.add_argument("--mongo-uri", default=_env_default("MONGO2PG_MONGO_URI"), help="MongoDB URI (env MONGO2PG_MONGO_URI)")
     d.add_argument("--db", default="nextcrm", help="database to dump (default: nextcrm)")
@@ -331,7 +332,8 @@ def cmd_validate(args) -> int:
     report = validate(ValidateOptions(pg_uri=args.pg_uri, mongo_uri=args.mongo_uri, dump=args.dump, db=args.db,
                                       mapping=args.mapping, report=args.report, error_log=args.error_log,
                                       sample=args.sample, seed=args.seed, min_match=args.min_match,
-                                      strict=not args.lenient, reference_schema=args.reference_schema))
+                                      strict=not args.lenient, reference_schema=args.reference_schema,
+                                      workers=args.workers))
     from .validate import markdown_summary
 
     print("\n".join(markdown_summary(report).splitlines()[:9]))

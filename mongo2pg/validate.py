@@ -52,6 +52,8 @@ class ValidateOptions:
     min_match: float = 99.0
     strict: bool = True
     reference_schema: str | None = None
+    # Tables checked in parallel worker processes (0: one per CPU, at most 4; 1: in this process).
+    workers: int = 0
 
 
 class NoValue(Exception):
@@ -398,26 +400,79 @@ def _check_types_in_db(cur, mapping: Mapping, report: dict) -> int:
     return errors
 
 
-def validate(opts: ValidateOptions) -> dict[str, Any]:
-    started = time.monotonic()
+def _new_lists() -> dict[str, Any]:
+    return {"fieldMismatches": [], "typeErrors": [], "typeErrorCount": 0, "orphanedRecords": [],
+            "lostRecords": [], "extraRecords": [], "junctionProblems": []}
+
+
+def _check_table_task(task: tuple) -> tuple[TableCheck, dict[str, Any], dict[str, set[bytes]]]:
+    """One table in a worker process: its own source reader and read-only connection."""
+    opts, table_name, sample_ids = task
     mapping = load_mapping(opts.mapping)
     source = open_source(opts.mongo_uri, opts.dump, opts.db)
     conn = pg_connect(opts.pg_uri, "mongo2pg-validate")
     conn.set_session(readonly=True)
-    log = ErrorLog(opts.error_log)
-    lists: dict[str, Any] = {"fieldMismatches": [], "typeErrors": [], "typeErrorCount": 0, "orphanedRecords": [],
-                             "lostRecords": [], "extraRecords": [], "junctionProblems": []}
-    rng = random.Random(opts.seed)
-    checks: list[TableCheck] = []
+    lists: dict[str, Any] = _new_lists()
     junction_expected: dict[str, set[bytes]] = defaultdict(set)
     try:
         with conn.cursor() as cur:
-            for t in mapping.tables.values():
-                sample_ids = None
-                if opts.sample:
-                    ids = [str(d.get("_id")) for d in source.iter_all(t.collection)]
-                    sample_ids = set(rng.sample(ids, min(opts.sample, len(ids))))
-                checks.append(_check_table(cur, mapping, t, source, log, lists, sample_ids, junction_expected))
+            check = _check_table(cur, mapping, mapping.tables[table_name], source, ErrorLog(opts.error_log), lists,
+                                 sample_ids, junction_expected)
+    finally:
+        conn.close()
+        source.close()
+    return check, lists, dict(junction_expected)
+
+
+def _check_tables(opts: ValidateOptions, mapping: Mapping, source, rng: random.Random, lists: dict[str, Any],
+                  junction_expected: dict[str, set[bytes]]) -> list[TableCheck]:
+    """Every table's rows and fields, in parallel processes; results merged in mapping order."""
+    tasks = []
+    for t in mapping.tables.values():
+        sample_ids = None
+        if opts.sample:
+            ids = [str(d.get("_id")) for d in source.iter_all(t.collection)]
+            sample_ids = set(rng.sample(ids, min(opts.sample, len(ids))))
+        tasks.append((opts, t.name, sample_ids))
+    workers = opts.workers or min(os.cpu_count() or 1, 4)
+    if workers > 1:
+        import multiprocessing as mp
+
+        # Biggest tables first keeps every worker busy to the end.
+        order = sorted(range(len(tasks)), key=lambda i: -source.count(mapping.tables[tasks[i][1]].collection))
+        with mp.get_context("fork").Pool(min(workers, len(tasks))) as pool:
+            done = dict(zip(order, pool.imap(_check_table_task, [tasks[i] for i in order]), strict=True))
+        results = [done[i] for i in range(len(tasks))]
+    else:
+        results = [_check_table_task(task) for task in tasks]
+    checks = []
+    for check, part, junctions in results:
+        checks.append(check)
+        for key, value in part.items():
+            if key == "typeErrorCount":
+                lists[key] += value
+            else:
+                lists[key].extend(value[: MAX_LISTED - len(lists[key])])
+        for name, links in junctions.items():
+            junction_expected[name] |= links
+    return checks
+
+
+def validate(opts: ValidateOptions) -> dict[str, Any]:
+    started = time.monotonic()
+    mapping = load_mapping(opts.mapping)
+    source = open_source(opts.mongo_uri, opts.dump, opts.db)
+    log = ErrorLog(opts.error_log)
+    lists: dict[str, Any] = _new_lists()
+    rng = random.Random(opts.seed)
+    junction_expected: dict[str, set[bytes]] = defaultdict(set)
+    conn = None
+    try:
+        pg_connect(opts.pg_uri, "mongo2pg-validate").close()  # fail fast, with one clear line, before forking
+        checks = _check_tables(opts, mapping, source, rng, lists, junction_expected)
+        conn = pg_connect(opts.pg_uri, "mongo2pg-validate")
+        conn.set_session(readonly=True)
+        with conn.cursor() as cur:
             orphans, broken = _check_references(cur, mapping, lists)
             junctions = _check_junctions(cur, mapping, junction_expected, lists)
             db_type_errors = _check_types_in_db(cur, mapping, lists)
@@ -425,7 +480,8 @@ def validate(opts: ValidateOptions) -> dict[str, Any]:
                                else schema.expected_schema(mapping))
             schema_diffs = schema.diff_schemas(expected_schema, schema.describe(conn))
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
         source.close()
     seconds = time.monotonic() - started
     report = build_report(opts, mapping, checks, lists, orphans, broken, junctions, db_type_errors, schema_diffs,

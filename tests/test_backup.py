@@ -132,6 +132,7 @@ def test_archive_phase_is_idempotent_and_its_job_keeps_the_newest(seeded, tmp_pa
     args = ["--tags", "archive", "-e", json.dumps({
         "mongo_uri": seeded.uri, "mongo_db": SOURCE_DB, "archive_dir": str(archive), "artifacts_dir": str(tmp_path),
         "archive_cron_dir": str(archive / "cron.d"), "archive_readonly": False,
+        "archive_credentials_file": str(tmp_path / "credentials" / "archive.env"),
         "archive_readonly_unavailable_reason": "test server without users"})]
     first = playbook(str(ROOT / "playbooks" / "70_complete.yml"), *args)
     assert first.returncode == 0, first.stdout[-3000:]
@@ -143,7 +144,9 @@ def test_archive_phase_is_idempotent_and_its_job_keeps_the_newest(seeded, tmp_pa
     assert "NOT read-only: test server without users" in policy and "(90 days)" in policy
     cron = (archive / "cron.d" / f"mongo2pg-retention-{SOURCE_DB}").read_text()
     assert f"30 2 * * * root {archive}/retention-backup.sh" in cron
-    assert (archive / "retention-backup.env").stat().st_mode & 0o777 == 0o600
+    credentials = tmp_path / "credentials" / "archive.env"
+    assert credentials.stat().st_mode & 0o777 == 0o600 and (tmp_path / "credentials").stat().st_mode & 0o777 == 0o700
+    assert seeded.uri in credentials.read_text() and str(credentials) in (archive / "retention-backup.sh").read_text()
 
     script = archive / "retention-backup.sh"
     script.write_text(script.read_text().replace("head -n -7", "head -n -2"))  # keep 2 instead of 7
