@@ -131,7 +131,9 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     rerun = playbook(str(ROOT / "playbooks" / "site.yml"), "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}")
     assert rerun.returncode != 0 and "validation FAILED (fieldMatch)" in rerun.stdout
     assert "Phase 50" not in rerun.stdout
-    assert (artifacts / "timeline.log").read_text().count("go-live") == timeline.count("go-live")
+    rerun_timeline = (artifacts / "timeline.log").read_text()  # a new run, a new timeline (the last one kept)
+    assert "validation FAIL (fieldMatch): stopped before deployment" in rerun_timeline
+    assert "go-live" not in rerun_timeline
 
     back = playbook(str(ROOT / "playbooks" / "rollback.yml"), "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}",
                     "-e", "confirm_rollback=yes")
