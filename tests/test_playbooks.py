@@ -75,7 +75,11 @@ def _health() -> dict:
 def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores_mongodb():
     """make demo (every built phase against the lab), then a corrupted target stops the rerun at the
     validation gate before deployment, rollback.yml returns the app to MongoDB, make lab-down."""
-    up = subprocess.run(["make", "demo"], capture_output=True, text=True, cwd=ROOT)
+    # Fresh: a lab kept from an earlier, interrupted run of this test may hold its tampered target.
+    # (`make demo` itself runs below, after the kill.)
+    up = subprocess.run(["make", "setup"], capture_output=True, text=True, cwd=ROOT)
+    assert up.returncode == 0, up.stderr
+    up = subprocess.run(["./scripts/demo.sh", "-e", "migration_fresh=true"], capture_output=True, text=True, cwd=ROOT)
     assert up.returncode == 0, up.stdout[-5000:] + up.stderr[-3000:]
     for phase in ("GO:", "verified yes", "schema matches", "status: complete", "PASS:", "| list accounts | sql |",
                   "keep it until"):
