@@ -99,3 +99,20 @@ def test_a_full_disk_for_the_error_log_stops_cleanly_and_the_rerun_resumes(tmp_p
         subprocess.run(["umount", str(full)], check=True)
     r = _migrate(tmp_path, dirty_dump, pg_db)
     assert r.returncode == 0 and "Reconciled: source = loaded + rejected for every table" in r.stdout
+
+
+def test_a_read_only_target_is_one_clear_line(tmp_path, pg, clean_dump):
+    uri = pg.create_db("t_read_only_db")
+    admin = psycopg2.connect(pg.uri())
+    admin.autocommit = True
+    with admin.cursor() as cur:  # what a hot standby or a locked-down database answers
+        cur.execute("ALTER DATABASE t_read_only_db SET default_transaction_read_only = on")
+    admin.close()
+    r = _migrate(tmp_path, clean_dump, uri)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "read-only transaction" in r.stderr and "not a read-only replica" in r.stderr
+
+
+def test_a_missing_mongodb_database_names_the_option_to_check(mongo):
+    r = cli("plan", "--mongo-uri", mongo.uri, "--db", "no_such_database")
+    assert r.returncode == 2 and "'no_such_database' has no collections" in r.stderr and "--db" in r.stderr
