@@ -118,19 +118,17 @@ def main() -> None:
         supports_check_mode=True,
     )
     errors, migrate, redact = import_engine(module, "errors", "migrate", "redact")
-    Mongo2PgError, Options, plan, run, redact_text = (errors.Mongo2PgError, migrate.Options, migrate.plan, migrate.run,
-                                                       redact.redact_text)
     p = module.params
-    opts = Options(pg_uri=p["pg_uri"], mongo_uri=p["mongo_uri"], dump=p["dump"], db=p["db"], mapping=p["mapping"],
-                   batch_size=p["batch_size"], workers=p["workers"], error_log=p["error_log"],
-                   checkpoint_file=p["checkpoint_file"], progress_file=p["progress_file"], fresh=p["fresh"],
-                   max_error_rate=p["max_error_rate"])
+    opts = migrate.Options(pg_uri=p["pg_uri"], mongo_uri=p["mongo_uri"], dump=p["dump"], db=p["db"],
+                           mapping=p["mapping"], batch_size=p["batch_size"], workers=p["workers"],
+                           error_log=p["error_log"], checkpoint_file=p["checkpoint_file"],
+                           progress_file=p["progress_file"], fresh=p["fresh"], max_error_rate=p["max_error_rate"])
     try:
         if module.check_mode:
-            module.exit_json(changed=False, plan=plan(opts))
-        summary = run(opts).to_json()
-    except Mongo2PgError as exc:
-        module.fail_json(msg=redact_text(str(exc)), exit_code=exc.exit_code)
+            module.exit_json(changed=False, plan=migrate.plan(opts))
+        summary = migrate.run(opts).to_json()
+    except errors.Mongo2PgError as exc:
+        module.fail_json(msg=redact.redact_text(str(exc)), exit_code=exc.exit_code)
         return
     if summary["status"] != "complete":
         module.fail_json(msg="migration finished but does not reconcile (source != loaded + rejected)", **summary)

@@ -68,15 +68,14 @@ def main() -> None:
         supports_check_mode=True,
     )
     errors, redact, validation = import_engine(module, "errors", "redact", "validate")
-    Mongo2PgError, redact_text = errors.Mongo2PgError, redact.redact_text
-    ValidateOptions, validate = validation.ValidateOptions, validation.validate
     p = module.params
     try:
-        report = validate(ValidateOptions(pg_uri=p["pg_uri"], mongo_uri=p["mongo_uri"], dump=p["dump"], db=p["db"],
-                                          mapping=p["mapping"], report=p["report"], error_log=p["error_log"],
-                                          sample=p["sample"], min_match=p["min_match"], strict=p["strict"]))
-    except Mongo2PgError as exc:
-        module.fail_json(msg=redact_text(str(exc)), exit_code=exc.exit_code)
+        report = validation.validate(validation.ValidateOptions(
+            pg_uri=p["pg_uri"], mongo_uri=p["mongo_uri"], dump=p["dump"], db=p["db"], mapping=p["mapping"],
+            report=p["report"], error_log=p["error_log"], sample=p["sample"], min_match=p["min_match"],
+            strict=p["strict"]))
+    except errors.Mongo2PgError as exc:
+        module.fail_json(msg=redact.redact_text(str(exc)), exit_code=exc.exit_code)
         return
     result = {"changed": False, "overall_status": report["overallStatus"], "failed_layers": report["failedLayers"],
               "summary": report["summary"], "report": p["report"], "seconds": report["seconds"],

@@ -83,7 +83,6 @@ def main() -> None:
         supports_check_mode=True,
     )
     backup, errors, redact = import_engine(module, "backup", "errors", "redact")
-    Mongo2PgError, redact_text = errors.Mongo2PgError, redact.redact_text
     p = module.params
     result = {"changed": False, "warnings_list": []}
     failures = []
@@ -127,8 +126,8 @@ def main() -> None:
             if p["drop_compare_db"] and not module.check_mode:
                 backup.drop_database(p["compare_uri"], p["compare_db"])
                 result["changed"] = True
-    except Mongo2PgError as exc:
-        module.fail_json(msg=redact_text(str(exc)), **result)
+    except errors.Mongo2PgError as exc:
+        module.fail_json(msg=redact.redact_text(str(exc)), **result)
         return
     for w in result["warnings_list"]:
         module.warn(w)

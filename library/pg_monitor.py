@@ -58,7 +58,6 @@ def main() -> None:
         supports_check_mode=True,
     )
     monitor, errors, redact = import_engine(module, "monitor", "errors", "redact")
-    Mongo2PgError, redact_text = errors.Mongo2PgError, redact.redact_text
     p = module.params
     if p["action"] == "summary":
         summary = monitor.summarize(monitor.read_history(p["history"]))
@@ -70,8 +69,8 @@ def main() -> None:
         module.fail_json(msg=f"unknown thresholds {sorted(unknown)}; known: {sorted(monitor.THRESHOLDS)}")
     try:
         snap = monitor.snapshot(p["pg_uri"], p["health_url"], p["disk_path"])
-    except Mongo2PgError as exc:
-        module.fail_json(msg=redact_text(str(exc)))
+    except errors.Mongo2PgError as exc:
+        module.fail_json(msg=redact.redact_text(str(exc)))
         return
     breaches = monitor.evaluate(snap, {k: float(v) for k, v in p["thresholds"].items()})
     if not module.check_mode:

@@ -270,11 +270,7 @@ def cmd_schema(args) -> int:
             print(f"schema finalize: {n} indexes/foreign keys created")
         else:
             expected = json.load(open(args.reference)) if args.reference else schema.expected_schema(mapping)
-            actual = schema.describe(conn)
-            if args.stage == "apply":
-                for side in (expected, actual):
-                    side["foreign_keys"], side["indexes"] = [], []
-            diffs = schema.diff_schemas(expected, actual)
+            diffs = schema.diff_schemas(expected, schema.describe(conn), stage=args.stage)
             for d in diffs:
                 print(d)
             print("schema matches" if not diffs else f"{len(diffs)} differences")

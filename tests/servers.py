@@ -82,12 +82,13 @@ class PgServer:
     def uri(self, db: str = "postgres", user: str = "postgres", password: str | None = None) -> str:
         return f"postgresql://{user}:{password or self.password}@127.0.0.1:{self.port}/{db}"
 
-    def create_db(self, name: str) -> str:
+    def create_db(self, name: str, template: str | None = None) -> str:
+        """A new, empty database (or a copy of `template`); an old one of that name is dropped first."""
         conn = psycopg2.connect(self.uri())
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            cur.execute(f'CREATE DATABASE "{name}"')
+            cur.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         conn.close()
         return self.uri(name)
 

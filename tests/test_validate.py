@@ -21,16 +21,6 @@ def migrated(pg, clean_dump, tmp_path_factory):
     return uri, work
 
 
-def _copy_db(pg, base_uri, name):
-    conn = psycopg2.connect(pg.uri())
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "t_validate_base"')
-    conn.close()
-    return pg.uri(name)
-
-
 def _one(uri, query):
     conn = psycopg2.connect(uri)
     with conn.cursor() as cur:
@@ -69,8 +59,8 @@ CORRUPTIONS = {
 
 @pytest.mark.parametrize("name", list(CORRUPTIONS))
 def test_corruption_is_caught_by_the_right_layer(pg, migrated, clean_dump, tmp_path, name):
-    base, work = migrated
-    uri = _copy_db(pg, base, "t_val_" + name.replace(" ", "_"))
+    _, work = migrated
+    uri = pg.create_db("t_val_" + name.replace(" ", "_"), template="t_validate_base")
     query, layer, field = CORRUPTIONS[name]
     changed_id = _one(uri, query)[0]
     report = validate(ValidateOptions(pg_uri=uri, dump=str(clean_dump), report=str(tmp_path / "r.json"),
