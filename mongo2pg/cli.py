@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     _mapping_arg(m)
     m.add_argument("--batch-size", type=int, default=5000, help="documents per COPY transaction (default: 5000)")
     m.add_argument("--workers", type=int, default=0, help="parallel table loaders (default: sized to the machine)")
+    m.add_argument("--split-documents", type=int, default=100_000, metavar="N",
+                   help="with --dump: a collection of at least 2N documents loads as ranges of at least N, one per "
+                        "worker, side by side (default: %(default)s; 0: never)")
     m.add_argument("--error-log", default="migration-errors.log", help="JSON-lines reject log (default: %(default)s)")
     m.add_argument("--checkpoint-file", default="migration-checkpoint.json",
                    help="human-readable mirror of the checkpoint (default: %(default)s)")
@@ -221,7 +224,7 @@ def cmd_migrate(args) -> int:
                    batch_size=args.batch_size, workers=args.workers, error_log=args.error_log,
                    checkpoint_file=args.checkpoint_file, progress_file=args.progress_file, fresh=args.fresh,
                    max_error_rate=args.max_error_rate, retry_seconds=args.retry_seconds,
-                   finalize=not args.no_finalize)
+                   finalize=not args.no_finalize, split_documents=args.split_documents)
     summary = run(opts, render=None if args.quiet else ConsoleProgress())
     _print_summary(summary)
     if args.summary_file:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any, TypeVar
+
 import psycopg2
 import pymongo
 from pymongo.errors import PyMongoError
@@ -10,12 +15,24 @@ from .errors import ConnectionFailed
 from .redact import password_of, redact_text, redact_uri
 
 PG_TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
+T = TypeVar("T")
 
 
-def pg_connect(uri: str, application_name: str = "mongo2pg"):
-    """A psycopg2 connection (autocommit off). Raises ConnectionFailed with a redacted, actionable message."""
+# Whole-table statements (anti-joins, DISTINCT, index builds): hash in memory rather than spill to disk,
+# and skip JIT compilation, which costs more than it saves on queries that run once.
+BULK_SESSION = {"jit": "off", "work_mem": "64MB"}
+
+
+def pg_connect(uri: str, application_name: str = "mongo2pg", settings: dict[str, str] | None = None):
+    """A psycopg2 connection (autocommit off), with `settings` SET for the session. Raises ConnectionFailed
+    with a redacted, actionable message."""
     try:
         conn = psycopg2.connect(uri, application_name=application_name, connect_timeout=10)
+        if settings:
+            with conn.cursor() as cur:
+                for name, value in settings.items():
+                    cur.execute("SELECT set_config(%s, %s, false)", (name, value))
+            conn.commit()
     except psycopg2.Error as exc:
         msg = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
                           (password_of(uri),))
@@ -41,3 +58,44 @@ def mongo_client(uri: str, timeout_ms: int = 10_000) -> pymongo.MongoClient:
         raise ConnectionFailed(f"MongoDB {redact_uri(uri)}: {msg} -- check host, port and credentials in --mongo-uri "
                                "(make lab-up starts the lab's server)") from None
     return client
+
+
+def run_on_connections(connect: Callable[[], Any], jobs: Iterable[Callable[[Any], T]], workers: int) -> Iterator[T]:
+    """Run each job(conn) on one of `workers` PostgreSQL connections, yielding results as jobs finish.
+
+    Threads suffice: psycopg2 waits for the server without holding the GIL, so the statements run
+    side by side on the server's cores. The first failure is raised once the running jobs end; each
+    connection is closed on the way out.
+    """
+    jobs = list(jobs)
+    if workers <= 1 or len(jobs) <= 1:
+        conn = connect()
+        try:
+            for job in jobs:
+                yield job(conn)
+        finally:
+            conn.close()
+        return
+    local = threading.local()
+    opened: list[Any] = []
+    lock = threading.Lock()
+
+    def call(job: Callable[[Any], T]) -> T:
+        if getattr(local, "conn", None) is None:
+            local.conn = connect()
+            with lock:
+                opened.append(local.conn)
+        return job(local.conn)
+
+    try:
+        with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="mongo2pg-pg") as pool:
+            futures = [pool.submit(call, job) for job in jobs]
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+    finally:
+        for conn in opened:
+            conn.close()

@@ -28,10 +28,16 @@ def uuid_bytes_from_oid_bytes(oid: bytes) -> bytes:
     return oid[:6] + _MIDDLE + oid[6:]
 
 
+def uuid_text(oid: ObjectId) -> str:
+    """ObjectId -> UUID text, for the hot paths that hold an ObjectId already."""
+    h = oid.binary.hex()
+    return f"{h[0:8]}-{h[8:12]}-8000-8000-{h[12:24]}"
+
+
 def uuid_from_objectid(oid: ObjectId | str | bytes) -> str:
     """ObjectId (or its 24-hex text, or its 12 bytes) -> UUID text."""
     if isinstance(oid, ObjectId):
-        raw = oid.binary
+        return uuid_text(oid)
     elif isinstance(oid, bytes) and len(oid) == 12:
         raw = oid
     elif isinstance(oid, str) and ObjectId.is_valid(oid):

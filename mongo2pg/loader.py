@@ -13,6 +13,7 @@ import psycopg2
 from psycopg2 import sql
 
 from .dumpfmt import to_extended_json
+from .ids import uuid_text
 from .schema import STATE_SCHEMA
 from .transform import BatchResult, Issue
 
@@ -114,14 +115,14 @@ def commit_batch(conn, table: str, columns: list[str], result: BatchResult, cp: 
             for idx, message in refused:
                 doc = result.docs[idx]
                 bad_ids.add(str(doc["_id"]))
-                issues.append(Issue("reject", table, str(doc["_id"]), result.lines[idx].split("\t", 1)[0],
+                issues.append(Issue("reject", table, str(doc["_id"]), uuid_text(doc["_id"]),
                                     "pg_rejected", None, f"PostgreSQL refused the row: {message}",
                                     to_extended_json(doc)))
             # Links staged from a refused record would dangle: drop them with it.
             refused_uuids = {result.lines[i].split("\t", 1)[0] for i, _ in refused}
             result.stage = [s for s in result.stage if not (set(s.split("\t")[1:3]) & refused_uuids)]
         if result.stage:
-            _copy(cur, sql.SQL("COPY {}.junction_stage (junction, left_id, right_id, source_collection, source_field) "
+            _copy(cur, sql.SQL("COPY {}.link_stage (junction, left_id, right_id, source_collection, source_field) "
                                "FROM STDIN").format(STATE), result.stage)
         insert_issues(cur, issues)
         rejected_now = result.rejected + len(refused)

@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import shutil
 import time
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,17 +24,20 @@ from psycopg2 import sql
 from pymongo.errors import AutoReconnect, ConnectionFailure
 
 from . import schema
-from .connect import PG_TRANSIENT, pg_connect
+from .connect import BULK_SESSION, PG_TRANSIENT, pg_connect, run_on_connections
 from .dumpfmt import to_extended_json
 from .errors import ConfigError, ConnectionFailed, GuardTripped
 from .ids import objectid_from_uuid
 from .loader import STATE, Checkpoint, commit_batch, insert_issues, read_checkpoint, write_checkpoint
 from .mapping import Mapping, Table, load_mapping
-from .readers import ResumePoint, open_source
+from .readers import ResumePoint, open_source, tune_gc_for_documents
 from .redact import redact_uri
 from .transform import Issue, TableTransform
+from .workers import fork_pool
 
 TRANSIENT = PG_TRANSIENT + (AutoReconnect, ConnectionFailure)
+# The shape of the state in the target's mongo2pg schema; a run begun under another layout cannot resume.
+STATE_LAYOUT = "2"
 
 
 @dataclass
@@ -53,9 +57,15 @@ class Options:
     min_free_disk: float = 0.10
     retry_seconds: float = 300.0
     finalize: bool = True
+    # A dump collection of at least twice this many documents loads as ranges side by side (one per worker).
+    split_documents: int = 100_000
 
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else max(1, min(4, os.cpu_count() or 1))
+
+    def connect_bulk(self):
+        """A connection for the whole-table statements after the load."""
+        return pg_connect(self.pg_uri, settings=BULK_SESSION)
 
 
 @dataclass
@@ -136,12 +146,77 @@ def issue_record(i: Issue) -> dict[str, Any]:
 
 # ---- phase 1: entity tables, one worker per table ---------------------------------------------
 
-def _load_table(opts: Options, mapping: Mapping, table: Table, events) -> dict[str, Any]:
-    """Load one table from its checkpoint to the end, retrying transient failures."""
+@dataclass(frozen=True)
+class Part:
+    """What one worker loads: a whole table, or one range of a big dump collection's document ordinals."""
+    table: Table
+    total: int  # documents in this part
+    index: int | None = None  # None: the whole table
+    start: int = 0
+    stop: int | None = None
+
+    @property
+    def step(self) -> str:
+        return f"table:{self.table.name}" + ("" if self.index is None else f"#{self.index}")
+
+    @property
+    def label(self) -> str:
+        return self.table.name + ("" if self.index is None else f"#{self.index}")
+
+
+def plan_parts(conn, opts: Options, tables: list[Table], counts: dict[str, int]) -> list[Part]:
+    """The parts to load, biggest first. A big collection of a dump splits into ordinal ranges, one per
+    worker (a live source reads whole collections in _id order). The split is stored with the run's
+    state the first time, so a resumed run uses the same ranges whatever its worker count."""
+    workers = opts.worker_count()
+    parts: list[Part] = []
+    with conn.cursor() as cur:
+        for t in tables:
+            n = counts[t.name]
+            key = f"parts:{t.name}"
+            cur.execute(sql.SQL("SELECT value FROM {}.run WHERE key = %s").format(STATE), (key,))
+            row = cur.fetchone()
+            if row:
+                bounds = json.loads(row[0])
+            elif opts.dump and workers > 1 and n >= 2 * opts.split_documents > 0:
+                k = min(workers, n // opts.split_documents)
+                bounds = [[n * i // k, n * (i + 1) // k] for i in range(k)]
+                cur.execute(sql.SQL("INSERT INTO {}.run (key, value) VALUES (%s, %s)").format(STATE),
+                            (key, json.dumps(bounds)))
+            else:
+                bounds = None
+            if bounds is None:
+                parts.append(Part(t, n))
+            else:
+                parts += [Part(t, b - a, i, a, b) for i, (a, b) in enumerate(bounds)]
+    conn.commit()
+    return sorted(parts, key=lambda p: -p.total)
+
+
+def _record_split_tables(conn, parts: list[Part]) -> None:
+    """A split table's own step, once every range is loaded: the ranges' figures added up (seconds: the
+    longest range, as the table's wall time), so what follows reads one step per table as for any other."""
+    by_table: dict[str, list[Part]] = {}
+    for p in parts:
+        if p.index is not None:
+            by_table.setdefault(p.table.name, []).append(p)
+    with conn.cursor() as cur:
+        for name, group in by_table.items():
+            cps = [read_checkpoint(cur, p.step) for p in group]
+            if all(cp.done for cp in cps):
+                write_checkpoint(cur, Checkpoint(f"table:{name}", sum(c.position for c in cps), None,
+                                                 sum(c.loaded for c in cps), sum(c.rejected for c in cps),
+                                                 sum(c.fixups for c in cps), True, max(c.seconds for c in cps)))
+    conn.commit()
+
+
+def _load_table(opts: Options, mapping: Mapping, part: Part, events) -> dict[str, Any]:
+    """Load one part from its checkpoint to its end, retrying transient failures."""
+    tune_gc_for_documents()
     deadline = time.monotonic() + opts.retry_seconds
     delay = 1.0
+    table, total, step, label = part.table, part.total, part.step, part.label
     transform = TableTransform(mapping, table)
-    step = f"table:{table.name}"
     attempt = 0
     while True:
         attempt += 1
@@ -154,22 +229,22 @@ def _load_table(opts: Options, mapping: Mapping, table: Table, events) -> dict[s
             conn.rollback()
             if cp.done:
                 return {"table": table.name, "skipped": True}
-            total = source.count(table.collection)
             data_dir = _data_directory(conn)
-            events.put({"event": "start", "table": table.name, "total": total, "position": cp.position,
+            events.put({"event": "start", "table": label, "total": total, "position": cp.position,
                         "loaded": cp.loaded, "rejected": cp.rejected})
             batch_started = time.monotonic()
-            for batch in source.batches(table.collection, ResumePoint(cp.position, cp.last_id), opts.batch_size):
+            resume = ResumePoint(part.start + cp.position, cp.last_id)
+            for batch in source.batches(table.collection, resume, opts.batch_size, stop=part.stop):
                 result = transform.convert_batch(batch)
                 last = batch[-1].get("_id")
                 issues = commit_batch(conn, table.name, transform.columns, result, cp, len(batch),
                                       str(last) if last is not None else None, batch_started)
                 batch_started = time.monotonic()
-                events.put({"event": "batch", "table": table.name, "total": total, "position": cp.position,
+                events.put({"event": "batch", "table": label, "total": total, "position": cp.position,
                             "loaded": cp.loaded, "rejected": cp.rejected, "fixups": cp.fixups,
                             "issues": [issue_record(i) for i in issues], "last_id": cp.last_id})
                 if cp.position >= 100 and cp.rejected / cp.position > opts.max_error_rate:
-                    raise GuardTripped(f"{table.name}: {cp.rejected} of {cp.position} records rejected "
+                    raise GuardTripped(f"{label}: {cp.rejected} of {cp.position} records rejected "
                                        f"({cp.rejected / cp.position:.1%}) exceeds --max-error-rate "
                                        f"{opts.max_error_rate:.1%}; checkpointed. Inspect {opts.error_log}, fix the "
                                        "data or the mapping, then rerun (it resumes) or raise the threshold")
@@ -178,7 +253,7 @@ def _load_table(opts: Options, mapping: Mapping, table: Table, events) -> dict[s
                 cp.done = True
                 write_checkpoint(cur, cp)
             conn.commit()
-            events.put({"event": "done", "table": table.name, "total": total, "position": cp.position,
+            events.put({"event": "done", "table": label, "total": total, "position": cp.position,
                         "loaded": cp.loaded, "rejected": cp.rejected, "fixups": cp.fixups, "seconds": cp.seconds})
             return {"table": table.name, "unknown_fields": dict(transform.unknown_fields),
                     "duplicate_links": transform.duplicate_links}
@@ -186,7 +261,7 @@ def _load_table(opts: Options, mapping: Mapping, table: Table, events) -> dict[s
             # A refused first connection is a configuration problem; a later one is an outage to wait out.
             if (isinstance(exc, ConnectionFailed) and attempt == 1) or time.monotonic() + delay > deadline:
                 raise
-            events.put({"event": "retry", "table": table.name, "message": str(exc).strip().splitlines()[0][:200],
+            events.put({"event": "retry", "table": label, "message": str(exc).strip().splitlines()[0][:200],
                         "delay": delay})
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
@@ -229,120 +304,154 @@ def _check_disk(path: str | None, min_free: float) -> None:
                            "checkpointed: free space, then rerun")
 
 
+_EVENTS = None  # the workers' event queue to the parent (set by _run_workers before it forks them)
+
+
 def _worker(args):
-    opts, mapping, table, events = args
+    opts, mapping, part, events = args
+    events = events or _EVENTS
     try:
-        return _load_table(opts, mapping, table, events)
+        return _load_table(opts, mapping, part, events)
     except Exception as exc:  # noqa: BLE001 - carried to the parent, which decides
-        return {"table": table.name, "error": f"{type(exc).__name__}: {exc}",
+        return {"table": part.table.name, "error": f"{type(exc).__name__}: {exc}",
                 "guard": isinstance(exc, GuardTripped), "config": isinstance(exc, ConfigError)}
 
 
 # ---- phase 2: dangling references, set-based --------------------------------------------------
 
-def settle_references(conn, mapping: Mapping, source, events) -> None:
-    """Apply each reference's on_dangling policy, parents first so rejects cascade."""
+def settle_references(opts: Options, conn, mapping: Mapping, source, events) -> None:
+    """Apply each reference's on_dangling policy. Rejects go first, parents first, so that they cascade
+    (a rejected parent's children dangle in turn); the other policies then run side by side."""
+    rejects, others = [], []
     for t in mapping.tables.values():
         for col in t.columns:
-            if not col.references:
-                continue
-            step = f"refs:{t.name}.{col.name}"
-            with conn.cursor() as cur:
-                cp = read_checkpoint(cur, step)
-                if cp.done:
-                    conn.rollback()
-                    continue
-                parent = mapping.tables[col.references]
-                tid, cid, pid = sql.Identifier(t.name), sql.Identifier(col.name), sql.Identifier(parent.name)
-                dangling = sql.SQL("c.{col} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {p} p WHERE p.{ppk} = c.{col})").format(
-                    col=cid, p=pid, ppk=sql.Identifier(parent.pk.name))
-                issues: list[Issue] = []
-                if col.on_dangling == "reject":
-                    cur.execute(sql.SQL("DELETE FROM {t} c WHERE {cond} RETURNING c.id::text, c.{col}::text").format(
-                        t=tid, cond=dangling, col=cid))
-                    rows = cur.fetchall()
-                    originals = source.fetch(t.collection, {str(objectid_from_uuid(u)) for u, _ in rows}) if rows else {}
-                    for u, ref in rows:
-                        oid = str(objectid_from_uuid(u))
-                        issues.append(Issue("reject", t.name, oid, u, "dangling_reference", col.source,
-                                            f"required reference {col.source} -> {parent.name} {ref} does not exist",
-                                            to_extended_json(originals.get(oid))))
-                    tcp = read_checkpoint(cur, f"table:{t.name}")
-                    tcp.loaded -= len(rows)
-                    tcp.rejected += len(rows)
-                    write_checkpoint(cur, tcp)
-                elif col.on_dangling == "null":
-                    cur.execute(sql.SQL("""UPDATE {t} c SET {col} = NULL FROM
-                                           (SELECT c.id, c.{col} AS old FROM {t} c WHERE {cond}) d
-                                           WHERE c.id = d.id RETURNING c.id::text, d.old::text""").format(
-                        t=tid, col=cid, cond=dangling))
-                    for u, ref in cur.fetchall():
-                        issues.append(Issue("fixup", t.name, str(objectid_from_uuid(u)), u, "dangling_reference",
-                                            col.source, f"reference {col.source} -> {parent.name} {ref} does not "
-                                            "exist: set to NULL (policy on_dangling: null)"))
-                else:
-                    cur.execute(sql.SQL("SELECT c.id::text, c.{col}::text FROM {t} c WHERE {cond}").format(
-                        t=tid, col=cid, cond=dangling))
-                    for u, ref in cur.fetchall():
-                        issues.append(Issue("fixup", t.name, None, u, "dangling_reference_kept", col.source,
-                                            f"reference {col.source} -> {parent.name} {ref} does not exist: kept "
-                                            "(policy on_dangling: keep; the foreign key is created NOT VALID)"))
-                insert_issues(cur, issues)
-                cp.done, cp.fixups = True, sum(1 for i in issues if i.severity == "fixup")
-                cp.rejected = sum(1 for i in issues if i.severity == "reject")
-                write_checkpoint(cur, cp)
-            conn.commit()
-            if issues:
-                events.put({"event": "issues", "table": t.name, "issues": [issue_record(i) for i in issues]})
+            if col.references:
+                (rejects if col.on_dangling == "reject" else others).append((t, col))
+    for t, col in rejects:
+        _report_issues(events, t.name, _settle_column(conn, mapping, source, t, col))
+    jobs = [lambda c, t=t, col=col: (t.name, _settle_column(c, mapping, None, t, col)) for t, col in others]
+    for table, issues in run_on_connections(opts.connect_bulk, jobs, opts.worker_count()):
+        _report_issues(events, table, issues)
+
+
+def _report_issues(events, table: str, issues: list[Issue]) -> None:
+    if issues:
+        events.put({"event": "issues", "table": table, "issues": [issue_record(i) for i in issues]})
+
+
+def _settle_column(conn, mapping: Mapping, source, t: Table, col) -> list[Issue]:
+    """One reference column's dangling values, per its policy, committed with its checkpoint."""
+    step = f"refs:{t.name}.{col.name}"
+    with conn.cursor() as cur:
+        cp = read_checkpoint(cur, step)
+        if cp.done:
+            conn.rollback()
+            return []
+        parent = mapping.tables[col.references]
+        tid, cid, pid = sql.Identifier(t.name), sql.Identifier(col.name), sql.Identifier(parent.name)
+        dangling = sql.SQL("c.{col} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {p} p WHERE p.{ppk} = c.{col})").format(
+            col=cid, p=pid, ppk=sql.Identifier(parent.pk.name))
+        issues: list[Issue] = []
+        if col.on_dangling == "reject":
+            cur.execute(sql.SQL("DELETE FROM {t} c WHERE {cond} RETURNING c.id::text, c.{col}::text").format(
+                t=tid, cond=dangling, col=cid))
+            rows = cur.fetchall()
+            originals = source.fetch(t.collection, {str(objectid_from_uuid(u)) for u, _ in rows}) if rows else {}
+            for u, ref in rows:
+                oid = str(objectid_from_uuid(u))
+                issues.append(Issue("reject", t.name, oid, u, "dangling_reference", col.source,
+                                    f"required reference {col.source} -> {parent.name} {ref} does not exist",
+                                    to_extended_json(originals.get(oid))))
+            tcp = read_checkpoint(cur, f"table:{t.name}")
+            tcp.loaded -= len(rows)
+            tcp.rejected += len(rows)
+            write_checkpoint(cur, tcp)
+        elif col.on_dangling == "null":
+            cur.execute(sql.SQL("""UPDATE {t} c SET {col} = NULL FROM
+                                   (SELECT c.id, c.{col} AS old FROM {t} c WHERE {cond}) d
+                                   WHERE c.id = d.id RETURNING c.id::text, d.old::text""").format(
+                t=tid, col=cid, cond=dangling))
+            for u, ref in cur.fetchall():
+                issues.append(Issue("fixup", t.name, str(objectid_from_uuid(u)), u, "dangling_reference",
+                                    col.source, f"reference {col.source} -> {parent.name} {ref} does not "
+                                    "exist: set to NULL (policy on_dangling: null)"))
+        else:
+            cur.execute(sql.SQL("SELECT c.id::text, c.{col}::text FROM {t} c WHERE {cond}").format(
+                t=tid, col=cid, cond=dangling))
+            for u, ref in cur.fetchall():
+                issues.append(Issue("fixup", t.name, None, u, "dangling_reference_kept", col.source,
+                                    f"reference {col.source} -> {parent.name} {ref} does not exist: kept "
+                                    "(policy on_dangling: keep; the foreign key is created NOT VALID)"))
+        insert_issues(cur, issues)
+        cp.done, cp.fixups = True, sum(1 for i in issues if i.severity == "fixup")
+        cp.rejected = sum(1 for i in issues if i.severity == "reject")
+        write_checkpoint(cur, cp)
+    conn.commit()
+    return issues
 
 
 # ---- phase 3: junction tables from the staged links of both sides ----------------------------
 
-def build_junctions(conn, mapping: Mapping, events) -> dict[str, dict[str, int]]:
+def build_junctions(opts: Options, conn, mapping: Mapping, events) -> dict[str, dict[str, int]]:
+    """Every junction from its own partition of the link stage, side by side; the stage is emptied last."""
+    jobs = [lambda c, j=j: _build_junction(c, mapping, j) for j in mapping.junctions.values()]
     out: dict[str, dict[str, int]] = {}
-    for j in mapping.junctions.values():
-        step = f"junction:{j.name}"
-        with conn.cursor() as cur:
-            cp = read_checkpoint(cur, step)
-            if not cp.done:
-                lt, rt = mapping.tables[j.left.references], mapping.tables[j.right.references]
-                exists_l = sql.SQL("EXISTS (SELECT 1 FROM {} x WHERE x.{} = s.left_id)").format(
-                    sql.Identifier(lt.name), sql.Identifier(lt.pk.name))
-                exists_r = sql.SQL("EXISTS (SELECT 1 FROM {} x WHERE x.{} = s.right_id)").format(
-                    sql.Identifier(rt.name), sql.Identifier(rt.pk.name))
-                cur.execute(sql.SQL("SELECT count(*) FROM {}.junction_stage WHERE junction = %s").format(STATE), (j.name,))
-                staged = cur.fetchone()[0]
-                cur.execute(sql.SQL("""INSERT INTO {j} ({l}, {r})
-                                       SELECT DISTINCT s.left_id, s.right_id FROM {st}.junction_stage s
-                                       WHERE s.junction = %s AND {el} AND {er}
-                                       ON CONFLICT DO NOTHING""").format(
-                    j=sql.Identifier(j.name), l=sql.Identifier(j.left.column), r=sql.Identifier(j.right.column),
-                    st=STATE, el=exists_l, er=exists_r), (j.name,))
-                inserted = cur.rowcount
-                cur.execute(sql.SQL("""SELECT DISTINCT s.left_id::text, s.right_id::text, s.source_collection,
-                                              s.source_field, {el} AS l_ok
-                                       FROM {st}.junction_stage s
-                                       WHERE s.junction = %s AND NOT ({el} AND {er})""").format(
-                    st=STATE, el=exists_l, er=exists_r), (j.name,))
-                issues = []
-                for left, right, coll, fld, l_ok in cur.fetchall():
-                    owner_is_left = mapping.tables[j.left.references].collection == coll and any(
-                        s.field == fld and s.holds == "right" for s in j.sources)
-                    owner = left if owner_is_left else right
-                    missing = (rt.name, right) if l_ok else (lt.name, left)
-                    issues.append(Issue("fixup", j.name, str(objectid_from_uuid(owner)), owner, "junction_dangling",
-                                        f"{coll}.{fld}", f"link to {missing[0]} {missing[1]} dropped: that record "
-                                        "does not exist in the target (absent or rejected)"))
-                insert_issues(cur, issues)
-                cur.execute(sql.SQL("DELETE FROM {}.junction_stage WHERE junction = %s").format(STATE), (j.name,))
-                cp.loaded, cp.fixups, cp.position, cp.done = inserted, len(issues), staged, True
-                write_checkpoint(cur, cp)
-                if issues:
-                    events.put({"event": "issues", "table": j.name, "issues": [issue_record(i) for i in issues]})
-            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(j.name)))
-            out[j.name] = {"rows": cur.fetchone()[0], "links_staged": cp.position, "dangling_links": cp.fixups}
-        conn.commit()
-    return out
+    for name, stats, issues in run_on_connections(opts.connect_bulk, jobs, opts.worker_count()):
+        out[name] = stats
+        _report_issues(events, name, issues)
+    with conn.cursor() as cur:
+        # Every junction's checkpoint is done: the staged links are no longer needed (a rerun skips them).
+        cur.execute(sql.SQL("TRUNCATE {}.link_stage").format(STATE))
+    conn.commit()
+    return {name: out[name] for name in mapping.junctions}
+
+
+def _build_junction(conn, mapping: Mapping, j) -> tuple[str, dict[str, int], list[Issue]]:
+    step = f"junction:{j.name}"
+    issues: list[Issue] = []
+    with conn.cursor() as cur:
+        cp = read_checkpoint(cur, step)
+        if not cp.done:
+            lt, rt = mapping.tables[j.left.references], mapping.tables[j.right.references]
+            exists_l = sql.SQL("EXISTS (SELECT 1 FROM {} x WHERE x.{} = s.left_id)").format(
+                sql.Identifier(lt.name), sql.Identifier(lt.pk.name))
+            exists_r = sql.SQL("EXISTS (SELECT 1 FROM {} x WHERE x.{} = s.right_id)").format(
+                sql.Identifier(rt.name), sql.Identifier(rt.pk.name))
+            cur.execute(sql.SQL("SELECT count(*) FROM {}.link_stage WHERE junction = %s").format(STATE), (j.name,))
+            staged = cur.fetchone()[0]
+            # The table is empty here (its rows commit with its checkpoint). A primary key built once after
+            # the insert costs a fraction of one maintained row by row; DISTINCT keeps it unique, and a
+            # duplicate would fail the ADD loudly. The same transaction, so a kill leaves the key as it was.
+            jid, pkey = sql.Identifier(j.name), sql.Identifier(f"{j.name}_pkey")
+            cols = sql.SQL(", ").join([sql.Identifier(j.left.column), sql.Identifier(j.right.column)])
+            cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(jid, pkey))
+            cur.execute(sql.SQL("""INSERT INTO {j} ({cols})
+                                   SELECT DISTINCT s.left_id, s.right_id FROM {st}.link_stage s
+                                   WHERE s.junction = %s AND {el} AND {er}""").format(
+                j=jid, cols=cols, st=STATE, el=exists_l, er=exists_r), (j.name,))
+            inserted = cur.rowcount
+            cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(jid, pkey, cols))
+            # Two anti-joins (hash joins), not one OR of subplans (an index probe per staged link).
+            cur.execute(sql.SQL("""SELECT s.left_id::text, s.right_id::text, s.source_collection, s.source_field, false
+                                   FROM {st}.link_stage s WHERE s.junction = %s AND NOT {el}
+                                   UNION
+                                   SELECT s.left_id::text, s.right_id::text, s.source_collection, s.source_field, true
+                                   FROM {st}.link_stage s WHERE s.junction = %s AND {el} AND NOT {er}""").format(
+                st=STATE, el=exists_l, er=exists_r), (j.name, j.name))
+            for left, right, coll, fld, l_ok in cur.fetchall():
+                owner_is_left = lt.collection == coll and any(s.field == fld and s.holds == "right" for s in j.sources)
+                owner = left if owner_is_left else right
+                missing = (rt.name, right) if l_ok else (lt.name, left)
+                issues.append(Issue("fixup", j.name, str(objectid_from_uuid(owner)), owner, "junction_dangling",
+                                    f"{coll}.{fld}", f"link to {missing[0]} {missing[1]} dropped: that record "
+                                    "does not exist in the target (absent or rejected)"))
+            insert_issues(cur, issues)
+            cp.loaded, cp.fixups, cp.position, cp.done = inserted, len(issues), staged, True
+            write_checkpoint(cur, cp)
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(j.name)))
+        stats = {"rows": cur.fetchone()[0], "links_staged": cp.position, "dangling_links": cp.fixups}
+    conn.commit()
+    return j.name, stats, issues
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -362,20 +471,26 @@ def _prepare_state(conn, mapping: Mapping, opts: Options, source_label: str) -> 
         if opts.fresh:
             schema.unfinalize(conn, mapping)
             cur.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(targets)))
-            for t in ("checkpoint", "rejects", "junction_stage", "run"):
+            for t in ("checkpoint", "rejects", "link_stage", "run"):
                 cur.execute(sql.SQL("TRUNCATE {}.{}").format(STATE, sql.Identifier(t)))
-        cur.execute(sql.SQL("SELECT value FROM {}.run WHERE key = 'mapping_digest'").format(STATE))
-        row = cur.fetchone()
-        if row and row[0] != mapping.digest:
-            raise ConfigError(f"the mapping changed since this run started (digest {row[0]} -> {mapping.digest}); "
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.junction_stage").format(STATE))  # layout 1's link stage
+        cur.execute(sql.SQL("SELECT key, value FROM {}.run WHERE key IN ('mapping_digest', 'state_layout')").format(STATE))
+        stored = dict(cur.fetchall())
+        digest = stored.get("mapping_digest")
+        if digest is not None and digest != mapping.digest:
+            raise ConfigError(f"the mapping changed since this run started (digest {digest} -> {mapping.digest}); "
                               "rerun with --fresh to start over with the new mapping")
-        if row is None:
+        if digest is not None and stored.get("state_layout") != STATE_LAYOUT:
+            raise ConfigError("this run was started by an earlier mongo2pg whose checkpoint layout differs (layout "
+                              f"{stored.get('state_layout', '1')}, this one writes {STATE_LAYOUT}): rerun with --fresh")
+        if digest is None:
             for t in targets:
                 cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(t))
                 if cur.fetchone()[0]:
                     raise ConfigError(f"target table {t.string} already holds rows and there is no checkpoint of a "
                                       "run: rerun with --fresh to empty the target tables and start over")
-            for key, value in (("mapping_digest", mapping.digest), ("mapping", mapping.name), ("source", source_label),
+            for key, value in (("mapping_digest", mapping.digest), ("state_layout", STATE_LAYOUT),
+                               ("mapping", mapping.name), ("source", source_label),
                                ("started_at", datetime.now(UTC).isoformat())):
                 cur.execute(sql.SQL("INSERT INTO {}.run (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
                                     "SET value = EXCLUDED.value").format(STATE), (key, value))
@@ -522,34 +637,38 @@ def run(opts: Options, render=None) -> Summary:
         unmapped = sorted(source.collections() - set(mapping.by_collection))
         tables = list(mapping.tables.values())
         # Biggest first keeps both workers busy to the end.
-        tables.sort(key=lambda t: -source.count(t.collection))
-        results = _run_workers(opts, mapping, tables, progress)
+        parts = plan_parts(conn, opts, tables, {t.name: source.count(t.collection) for t in tables})
+        results = _run_workers(opts, mapping, parts, progress)
         failures = [r for r in results if r.get("error")]
         if failures:
             first = failures[0]
             exc = GuardTripped if first.get("guard") else ConfigError if first.get("config") else RuntimeError
             raise exc(first["error"])
         def post_load(pconn) -> Summary:
+            _record_split_tables(pconn, parts)
             progress.phase = "references"
             progress.write()
-            settle_references(pconn, mapping, source, _Inline(progress))
+            settle_references(opts, pconn, mapping, source, _Inline(progress))
             progress.phase = "junctions"
             progress.write()
-            junctions = build_junctions(pconn, mapping, _Inline(progress))
+            junctions = build_junctions(opts, pconn, mapping, _Inline(progress))
             if opts.finalize:
                 progress.phase = "finalize"
                 progress.write()
                 schema.finalize(pconn, mapping, progress=lambda name: render and render(
-                    {"event": "index", "name": name}, progress))
-                with pconn.cursor() as cur:
-                    cur.execute("ANALYZE")
-                pconn.commit()
+                    {"event": "index", "name": name}, progress), connect=opts.connect_bulk, workers=opts.worker_count())
+                tables = list(mapping.tables) + list(mapping.junctions)
+                for _ in run_on_connections(opts.connect_bulk, [_analyze(t) for t in tables], opts.worker_count()):
+                    pass
             reports = reconcile(pconn, mapping, source)
             rewrite_error_log(pconn, error_log)
-            unknown = {r["table"]: r["unknown_fields"] for r in results if r.get("unknown_fields")}
+            unknown: dict[str, Counter[str]] = defaultdict(Counter)
+            for r in results:  # a split table's ranges each report theirs
+                unknown[r["table"]].update(r.get("unknown_fields", {}))
             summary = Summary(status="complete" if all(t.reconciled for t in reports) else "unreconciled",
                               seconds=time.monotonic() - started, tables=reports, junctions=junctions,
-                              unmapped_collections=unmapped, unknown_fields=unknown, error_log=str(error_log),
+                              unmapped_collections=unmapped,
+                              unknown_fields={t: dict(c) for t, c in unknown.items() if c}, error_log=str(error_log),
                               source=source_label, target=redact_uri(opts.pg_uri),
                               duplicate_links_merged=sum(r.get("duplicate_links", 0) for r in results))
             with pconn.cursor() as cur:
@@ -573,6 +692,15 @@ def run(opts: Options, render=None) -> Summary:
         source.close()
 
 
+def _analyze(table: str):
+    """ANALYZE one target table (planner statistics for the application's first queries)."""
+    def run(conn) -> None:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+        conn.commit()
+    return run
+
+
 def _with_reconnect(opts: Options, fn, events):
     """Run fn(conn) on a fresh connection, again after a lost connection: every step in it is checkpointed."""
     deadline = time.monotonic() + opts.retry_seconds
@@ -580,7 +708,7 @@ def _with_reconnect(opts: Options, fn, events):
     while True:
         conn = None
         try:
-            conn = pg_connect(opts.pg_uri)
+            conn = opts.connect_bulk()
             return fn(conn)
         except TRANSIENT + (ConnectionFailed,) as exc:
             if time.monotonic() + delay > deadline:
@@ -623,37 +751,38 @@ class _Inline:
         self.progress.handle(ev)
 
 
-def _run_workers(opts: Options, mapping: Mapping, tables: list[Table], progress: Progress) -> list[dict[str, Any]]:
-    n = min(opts.worker_count(), len(tables))
+def _run_workers(opts: Options, mapping: Mapping, parts: list[Part], progress: Progress) -> list[dict[str, Any]]:
+    n = min(opts.worker_count(), len(parts))
     if n <= 1:
         inline = _Inline(progress)
         out = []
-        for t in tables:
-            r = _worker((opts, mapping, t, inline))
+        for p in parts:
+            r = _worker((opts, mapping, p, inline))
             out.append(r)
             if r.get("error"):
                 break
         return out
-    ctx = mp.get_context("fork")
-    manager_queue = ctx.Manager().Queue()
+    global _EVENTS
+    # Inherited by the forked workers (a queue passed as an argument would need a manager process).
+    _EVENTS = events = mp.get_context("fork").Queue()
     results: list[dict[str, Any]] = []
-    with ctx.Pool(n) as pool:
-        pending = pool.imap_unordered(_worker, [(opts, mapping, t, manager_queue) for t in tables])
+    with fork_pool(n) as pool:
+        pending = pool.imap_unordered(_worker, [(opts, mapping, p, None) for p in parts])
         it = iter(pending)
         while True:
             try:
                 r = it.next(timeout=0.2)
             except mp.TimeoutError:
-                _drain(manager_queue, progress)
+                _drain(events, progress)
                 continue
             except StopIteration:
                 break
-            _drain(manager_queue, progress)
+            _drain(events, progress)
             results.append(r)
             if r.get("error"):
                 pool.terminate()
                 break
-    _drain(manager_queue, progress)
+    _drain(events, progress)
     return results
 
 

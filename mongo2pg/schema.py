@@ -7,11 +7,13 @@ rerun. Every identifier goes through psycopg2.sql.Identifier.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
 from psycopg2 import sql
 
+from .connect import run_on_connections
 from .errors import ConfigError
 from .mapping import Column, Mapping
 
@@ -47,10 +49,18 @@ def state_ddl() -> list[sql.Composable]:
             seq BIGSERIAL PRIMARY KEY, severity TEXT NOT NULL, tbl TEXT NOT NULL, source_id TEXT, uuid TEXT,
             reason TEXT NOT NULL, field TEXT, message TEXT NOT NULL, document TEXT,
             logged_at TIMESTAMPTZ NOT NULL DEFAULT now())""").format(s),
-        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.junction_stage (
+        # One partition per junction (link_stage_partitions): building a junction reads only its own links.
+        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.link_stage (
             junction TEXT NOT NULL, left_id UUID NOT NULL, right_id UUID NOT NULL,
-            source_collection TEXT NOT NULL, source_field TEXT NOT NULL)""").format(s),
+            source_collection TEXT NOT NULL, source_field TEXT NOT NULL) PARTITION BY LIST (junction)""").format(s),
     ]
+
+
+def link_stage_partitions(mapping: Mapping) -> list[sql.Composable]:
+    """A partition of the link stage per junction, named by a digest of the junction's name (any length)."""
+    return [sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} PARTITION OF {}.link_stage FOR VALUES IN ({})").format(
+        sql.Identifier(STATE_SCHEMA), sql.Identifier("link_stage_" + hashlib.sha256(name.encode()).hexdigest()[:16]),
+        sql.Identifier(STATE_SCHEMA), sql.Literal(name)) for name in mapping.junctions]
 
 
 def apply_statements(mapping: Mapping, existing_enums: set[str]) -> list[sql.Composable]:
@@ -88,7 +98,7 @@ def existing_enums(cur) -> set[str]:
 def apply(conn, mapping: Mapping) -> int:
     """Create the state schema, enums, tables and primary keys. Returns statements run."""
     with conn.cursor() as cur:
-        stmts = state_ddl() + apply_statements(mapping, existing_enums(cur))
+        stmts = state_ddl() + link_stage_partitions(mapping) + apply_statements(mapping, existing_enums(cur))
         for s in stmts:
             cur.execute(s)
     conn.commit()
@@ -96,7 +106,8 @@ def apply(conn, mapping: Mapping) -> int:
 
 
 def finalize_statements(conn, mapping: Mapping) -> list[tuple[str, sql.Composable]]:
-    """Indexes and foreign keys that do not exist yet, as (name, statement)."""
+    """Indexes and foreign keys that do not exist yet, as (name, statement); a foreign key is added
+    NOT VALID (no scan, a moment's lock) and validated by its own statement (validate_statements)."""
     with conn.cursor() as cur:
         cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
         have_idx = {r[0] for r in cur.fetchall()}
@@ -112,22 +123,55 @@ def finalize_statements(conn, mapping: Mapping) -> list[tuple[str, sql.Composabl
     for fk in mapping.foreign_keys():
         if fk["name"] not in have_fk:
             out.append((fk["name"], sql.SQL(
-                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}").format(
+                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {} "
+                "NOT VALID").format(
                 sql.Identifier(fk["table"]), sql.Identifier(fk["name"]), sql.Identifier(fk["columns"][0]),
                 sql.Identifier(fk["references"]), sql.Identifier(fk["ref_columns"][0]),
                 sql.SQL(fk["on_delete"]), sql.SQL(fk["on_update"]))))
     return out
 
 
-def finalize(conn, mapping: Mapping, progress=None) -> int:
-    stmts = finalize_statements(conn, mapping)
+def validate_statements(conn, mapping: Mapping) -> list[tuple[str, sql.Composable]]:
+    """VALIDATE for every foreign key not yet validated, except references kept dangling by policy
+    (on_dangling: keep), whose foreign key stays NOT VALID."""
+    keep = {f"{t.name}_{c.name}_fkey" for t in mapping.tables.values() for c in t.columns
+            if c.references and c.on_dangling == "keep"}
     with conn.cursor() as cur:
-        for name, stmt in stmts:
-            cur.execute(stmt)
-            conn.commit()
-            if progress:
-                progress(name)
+        cur.execute("SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+                    "WHERE c.contype = 'f' AND NOT c.convalidated AND n.nspname = current_schema()")
+        pending = {r[0] for r in cur.fetchall()}
+    return [(fk["name"], sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+        sql.Identifier(fk["table"]), sql.Identifier(fk["name"])))
+        for fk in mapping.foreign_keys() if fk["name"] in pending and fk["name"] not in keep]
+
+
+def finalize(conn, mapping: Mapping, progress=None, connect=None, workers: int = 1) -> int:
+    """Create the missing indexes and foreign keys. The foreign keys are added NOT VALID one at a time
+    (adding takes a lock on both tables, so two at once could deadlock); then index builds and foreign
+    key validations, the slow parts, run side by side on `workers` connections from `connect` (when
+    given): a validation locks only its own table against writers, so none of them can deadlock."""
+    stmts = finalize_statements(conn, mapping)
+    fk_names = {fk["name"] for fk in mapping.foreign_keys()}
+    for name, stmt in stmts:
+        if name in fk_names:
+            _run_statement(name, stmt)(conn)
+    jobs = [_run_statement(n, s) for n, s in stmts if n not in fk_names]
+    jobs += [_run_statement(n, s) for n, s in validate_statements(conn, mapping)]
+    conn.commit()
+    done = run_on_connections(connect, jobs, workers) if connect else (job(conn) for job in jobs)
+    for name in done:
+        if progress:
+            progress(name)
     return len(stmts)
+
+
+def _run_statement(name: str, stmt: sql.Composable):
+    def run(conn) -> str:
+        with conn.cursor() as cur:
+            cur.execute(stmt)
+        conn.commit()
+        return name
+    return run
 
 
 def verify_applied(conn, mapping: Mapping) -> None:

@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import DatetimeMS, Decimal128, ObjectId, json_util
+from bson.tz_util import utc as bson_utc
 
 from .dumpfmt import to_extended_json
+from .ids import uuid_text
 from .mapping import Column, Mapping, Table
 
 NULL = "\\N"
@@ -75,9 +77,10 @@ def _check_text(s: str) -> str:
     return s
 
 
-def uuid_text(oid: ObjectId) -> str:
+def copy_uuid(oid: ObjectId) -> str:
+    """The same UUID unhyphenated, as COPY input (PostgreSQL reads both; this one is cheaper to build)."""
     h = oid.binary.hex()
-    return f"{h[0:8]}-{h[8:12]}-8000-8000-{h[12:24]}"
+    return h[:12] + "80008000" + h[12:]
 
 
 def _as_oid(v: Any) -> ObjectId:
@@ -96,7 +99,7 @@ def _short(v: Any) -> str:
 # ---- converters: value (not None) -> COPY field text ----------------------------------------
 
 def conv_uuid(v: Any) -> str:
-    return uuid_text(_as_oid(v))
+    return copy_uuid(_as_oid(v))
 
 
 def conv_text(v: Any) -> str:
@@ -181,14 +184,23 @@ def conv_timestamp(v: Any) -> str:
     raise Bad("type_mismatch", f"expected a date, got {type(v).__name__} {_short(v)}")
 
 
+_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not an escaped backslash before "u0000"
+
+
 def conv_jsonb(v: Any) -> str:
     try:
-        text = json.dumps(v, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _JSON_ENCODE(v)
     except (TypeError, ValueError):
         text = json_util.dumps(v, json_options=_RELAXED, ensure_ascii=False)  # BSON types -> extended JSON
-    if "\\u0000" in text:
-        raise Bad("nul_in_string", "JSON value holds a NUL character, which jsonb cannot store")
-    return copy_escape(_check_text(text))
+    if not text.isascii():
+        _check_text(text)
+    if "\\" in text:
+        if _JSON_NUL.search(text):
+            raise Bad("nul_in_string", "JSON value holds a NUL character, which jsonb cannot store")
+        # JSON text escapes every control character, so a backslash is all that COPY needs escaped
+        text = text.replace("\\", "\\\\")
+    return text
 
 
 def _array_elem(s: str) -> str:
@@ -214,7 +226,7 @@ def conv_text_array(v: Any) -> str:
 def conv_uuid_array(v: Any) -> str:
     if not isinstance(v, list):
         raise Bad("type_mismatch", f"expected an array of ObjectIds, got {type(v).__name__}")
-    return "{" + ",".join("NULL" if e is None else uuid_text(_as_oid(e)) for e in v) + "}"
+    return "{" + ",".join("NULL" if e is None else copy_uuid(_as_oid(e)) for e in v) + "}"
 
 
 def conv_integer_array(v: Any) -> str:
@@ -245,6 +257,70 @@ def converter_for(col: Column, mapping: Mapping) -> Callable[[Any], str]:
     return make_enum(mapping.enums[col.enum], col.enum) if col.type == "enum" else CONVERTERS[col.type]
 
 
+# ---- the compiled row: the common case of each type inline, every other case through its converter ----
+
+class _Slow(Exception):
+    """The compiled row met a case it leaves to the generic loop (which names the failing field)."""
+
+
+def _fast_expr(col: Column, var: str) -> list[str]:
+    """Source lines turning `v` (not None) into the COPY text `var`: the common case inline, else the converter."""
+    conv = f"_conv_{var}"
+    if col.type == "uuid":
+        return ["if type(v) is ObjectId:", "    h = v.binary.hex()",
+                f"    {var} = h[:12] + '80008000' + h[12:]", f"else: {var} = {conv}(v)"]
+    if col.type == "text":
+        # printable (no NUL, tab, newline, CR or lone surrogate) and no backslash: COPY text as it is
+        return [f"{var} = v if type(v) is str and v.isprintable() and '\\\\' not in v else {conv}(v)"]
+    if col.type in ("integer", "bigint"):
+        lo, hi = INT32 if col.type == "integer" else INT64
+        return [f"{var} = str(v) if type(v) is int and {lo} <= v <= {hi} else {conv}(v)"]
+    if col.type == "boolean":
+        return [f"{var} = 't' if v is True else 'f' if v is False else {conv}(v)"]
+    if col.type == "timestamp":
+        # UTC (or naive UTC) datetimes: isoformat's first 23 characters are the timestamp(3) text
+        return [f"{var} = v.isoformat(' ', 'milliseconds')[:23] if type(v) is datetime and "
+                f"(v.tzinfo is None or v.tzinfo is _UTC) else {conv}(v)"]
+    if col.type == "enum":
+        return [f"{var} = _enum_{var}.get(v) if type(v) is str else None", f"if {var} is None: {var} = {conv}(v)"]
+    return [f"{var} = {conv}(v)"]
+
+
+def compile_row(mapping: Mapping, table: Table) -> Callable[[dict[str, Any], ObjectId, str], str]:
+    """Build `row(doc, _id, own) -> COPY line` for the table's non-key columns, once.
+
+    Semantics are those of TableTransform.convert_slow (tests compare both on every kind of value); a case
+    it does not settle inline raises Bad or _Slow, and the caller reruns the generic loop for the message.
+    """
+    namespace: dict[str, Any] = {"ObjectId": ObjectId, "datetime": datetime, "_UTC": bson_utc, "_Slow": _Slow,
+                                 "timestamp_text": timestamp_text, "NULL": NULL}
+    body = ["def row(doc, _id, own):", "    g = doc.get"]
+    names = []
+    for i, c in enumerate(table.columns):
+        if c.primary_key:
+            continue
+        var = f"f{i}"
+        names.append(var)
+        namespace[f"_conv_{var}"] = converter_for(c, mapping)
+        if c.type == "enum":
+            namespace[f"_enum_{var}"] = {v: copy_escape(v) for v in mapping.enums[c.enum]}
+        body.append(f"    v = g({c.source!r})")
+        if not c.not_null:
+            body.append(f"    if v is None: {var} = NULL")
+        elif c.fill is not None and c.fill != "objectid_time":
+            namespace[f"_fill_{var}"] = converter_for(c, mapping)(c.fill)
+            body.append(f"    if v is None: {var} = _fill_{var}")
+        elif c.fill == "objectid_time":
+            body.append(f"    if v is None: {var} = timestamp_text(_id.generation_time)")
+        else:
+            body.append("    if v is None: raise _Slow")
+        body.append("    else:")
+        body += ["        " + line for line in _fast_expr(c, var)]
+    body.append("    return f\"{own}" + "".join(f"\\t{{{n}}}" for n in names) + "\\n\"")
+    exec("\n".join(body), namespace)  # noqa: S102 - source built above from the validated mapping only
+    return namespace["row"]
+
+
 class TableTransform:
     """Compiled transform for one table (and the junction arrays its collection holds)."""
 
@@ -259,18 +335,43 @@ class TableTransform:
             if c.not_null and c.fill is not None and c.fill != "objectid_time":
                 fill_text = converter_for(c, mapping)(c.fill)
             self._plan.append((c.source, converter_for(c, mapping), c, fill_text))
+        self._row = compile_row(mapping, table)
         self._junctions = []
         for j, s in mapping.junction_sources(table.collection):
             own_is_left = s.holds == "right"
             self._junctions.append((j.name, s.field, own_is_left))
-        self.known = {table.pk.source} | {c.source for c in table.columns} | {s for _, s, _ in self._junctions} \
-            | set(table.drop)
+        self.known = frozenset({table.pk.source} | {c.source for c in table.columns}
+                               | {s for _, s, _ in self._junctions} | set(table.drop))
         self.unknown_fields: Counter[str] = Counter()
         self.duplicate_links = 0
+
+    def convert_slow(self, doc: dict[str, Any], _id: ObjectId, own: str) -> str:
+        """The generic loop, one converter call per column: the reference the compiled row follows."""
+        fields = [own]
+        for src, conv, col, fill_text in self._plan:
+            v = doc.get(src)
+            if v is None:
+                if not col.not_null:
+                    fields.append(NULL)
+                elif fill_text is not None:
+                    fields.append(fill_text)
+                elif col.fill == "objectid_time":
+                    fields.append(timestamp_text(_id.generation_time))
+                else:
+                    raise _FieldBad(src, Bad("missing_required", f"required field {src!r} is missing or null"))
+            else:
+                try:
+                    fields.append(conv(v))
+                except Bad as bad:
+                    raise _FieldBad(src, bad) from None
+        return "\t".join(fields) + "\n"
 
     def convert_batch(self, docs: Iterable[dict[str, Any]]) -> BatchResult:
         out = BatchResult()
         tname = self.table.name
+        row = self._row
+        lines, kept = out.lines, out.docs
+        known = self.known
         for doc in docs:
             _id = doc.get("_id")
             if type(_id) is not ObjectId:
@@ -280,54 +381,55 @@ class TableTransform:
                                         to_extended_json(doc)))
                 out.rejected += 1
                 continue
-            own = uuid_text(_id)
-            fields = [own]
+            h = _id.binary.hex()
+            own = h[:12] + "80008000" + h[12:]  # the UUID in the unhyphenated form PostgreSQL also reads
             try:
-                for src, conv, col, fill_text in self._plan:
-                    v = doc.get(src)
-                    if v is None:
-                        if not col.not_null:
-                            fields.append(NULL)
-                        elif fill_text is not None:
-                            fields.append(fill_text)
-                        elif col.fill == "objectid_time":
-                            fields.append(timestamp_text(_id.generation_time))
-                        else:
-                            raise Bad("missing_required", f"required field {src!r} is missing or null")
-                    else:
-                        fields.append(conv(v))
-            except Bad as bad:
-                # `src` is the field the loop stopped at: the one that failed.
-                out.issues.append(Issue("reject", tname, str(_id), own, bad.reason, src, bad.message,
-                                        to_extended_json(doc)))
-                out.rejected += 1
-                continue
-            out.lines.append("\t".join(fields) + "\n")
-            out.docs.append(doc)
-            extra = doc.keys() - self.known
-            if extra:
-                self.unknown_fields.update(extra)
+                line = row(doc, _id, own)
+            except (Bad, _Slow):
+                try:
+                    line = self.convert_slow(doc, _id, own)
+                except _FieldBad as fb:
+                    out.issues.append(Issue("reject", tname, str(_id), uuid_text(_id), fb.bad.reason, fb.field,
+                                            fb.bad.message,
+                                            to_extended_json(doc)))
+                    out.rejected += 1
+                    continue
+            lines.append(line)
+            kept.append(doc)
+            if not known.issuperset(doc):
+                self.unknown_fields.update(doc.keys() - known)
             for jname, fname, own_is_left in self._junctions:
                 arr = doc.get(fname)
-                if arr is None:
-                    continue
-                if not isinstance(arr, list):
-                    out.issues.append(Issue("fixup", tname, str(_id), own, "junction_bad_value", fname,
-                                            f"{fname} is {type(arr).__name__}, not an array: no links taken from it"))
-                    out.fixups += 1
-                    continue
-                seen: set[str] = set()
-                for e in arr:
-                    if type(e) is not ObjectId:
-                        out.issues.append(Issue("fixup", tname, str(_id), own, "junction_bad_id", fname,
-                                                f"array element {_short(e)} is not an ObjectId: link dropped"))
-                        out.fixups += 1
-                        continue
-                    other = uuid_text(e)
-                    if other in seen:
-                        self.duplicate_links += 1
-                        continue
-                    seen.add(other)
-                    left, right = (own, other) if own_is_left else (other, own)
-                    out.stage.append(f"{jname}\t{left}\t{right}\t{copy_escape(self.table.collection)}\t{fname}\n")
+                if arr is not None and arr != []:
+                    self._stage_links(out, _id, own, jname, fname, own_is_left, arr)
         return out
+
+    def _stage_links(self, out: BatchResult, _id: ObjectId, own: str, jname: str, fname: str,
+                     own_is_left: bool, arr: Any) -> None:
+        tname = self.table.name
+        if not isinstance(arr, list):
+            out.issues.append(Issue("fixup", tname, str(_id), uuid_text(_id), "junction_bad_value", fname,
+                                    f"{fname} is {type(arr).__name__}, not an array: no links taken from it"))
+            out.fixups += 1
+            return
+        seen: set[str] = set()
+        tail = f"\t{copy_escape(self.table.collection)}\t{fname}\n"
+        for e in arr:
+            if type(e) is not ObjectId:
+                out.issues.append(Issue("fixup", tname, str(_id), uuid_text(_id), "junction_bad_id", fname,
+                                        f"array element {_short(e)} is not an ObjectId: link dropped"))
+                out.fixups += 1
+                continue
+            h = e.binary.hex()
+            other = h[:12] + "80008000" + h[12:]
+            if other in seen:
+                self.duplicate_links += 1
+                continue
+            seen.add(other)
+            out.stage.append(f"{jname}\t{own}\t{other}{tail}" if own_is_left else f"{jname}\t{other}\t{own}{tail}")
+
+
+class _FieldBad(Exception):
+    def __init__(self, field_name: str, bad: Bad):
+        super().__init__(bad.message)
+        self.field, self.bad = field_name, bad
