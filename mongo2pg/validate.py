@@ -1,6 +1,6 @@
 """Validation of every record, independent of the transform that loaded it.
 
-The expected target value is computed here from the source value and the mapping's
+The expected target value is computed (mongo2pg.expect) from the source value and the mapping's
 declared type (never by calling mongo2pg.transform), and compared with what
 PostgreSQL returns as text. Five layers: row counts (with rejects accounted by id),
 field-level match, referential integrity (including junction completeness against
@@ -9,32 +9,43 @@ the union of both sides' arrays), type conversion, and schema.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import os
 import random
-import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from bson import DatetimeMS, Decimal128, ObjectId, json_util
+from bson import ObjectId
 from psycopg2 import sql
 
 from . import schema
-from .connect import pg_connect
-from .ids import IdFormatError, objectid_from_uuid
+from .connect import pg_connect, run_on_connections
+from .expect import (
+    NULL_MARK,
+    ROW_SEP,
+    VALIDATION_SESSION,
+    NoValue,
+    chunk_digest_query,
+    compile_expected_row,
+    expected_text,
+    matches,
+    ms_text,
+    select_expr,
+)
+from .ids import IdFormatError, objectid_from_uuid, uuid_from_objectid, uuid_text
 from .mapping import Column, Mapping, Table, load_mapping
-from .readers import open_source
+from .readers import open_source, tune_gc_for_documents
 from .redact import redact_uri
+from .workers import fork_pool
 
-CHUNK = 20_000
+CHUNK = 5_000  # documents per comparison: one digest query, or one row-by-row look-up
 MAX_LISTED = 200  # per list in the report; counts are always complete
-_INT_TEXT = re.compile(r"^[+-]?\d+$")
-_RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED, tz_aware=True)
 NUMBER_TYPES = {"integer", "bigint", "double"}
 
 
@@ -55,114 +66,8 @@ class ValidateOptions:
     # Tables checked in parallel worker processes (0: one per CPU, at most 4; 1: in this process).
     workers: int = 0
 
-
-class NoValue(Exception):
-    """The source value cannot be represented: the record must have been rejected."""
-
-
-def _select_expr(col: Column) -> sql.Composable:
-    ident = sql.Identifier(col.name)
-    if col.type == "timestamp":
-        return sql.SQL("to_char({}, 'YYYY-MM-DD HH24:MI:SS.MS')").format(ident)
-    if col.type in ("text[]", "uuid[]", "integer[]"):
-        return sql.SQL("array_to_json({})::text").format(ident)
-    return sql.SQL("{}::text").format(ident)
-
-
-def _ms_text(dt: datetime) -> str:
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} {dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}." \
-           f"{dt.microsecond // 1000:03d}"
-
-
-def _oid_hex(v: Any) -> str:
-    if isinstance(v, ObjectId):
-        return str(v)
-    if isinstance(v, str) and ObjectId.is_valid(v) and len(v) == 24:
-        return v.lower()
-    raise NoValue(f"not an ObjectId: {v!r}")
-
-
-def expected_text(col: Column, v: Any, enums: dict[str, tuple[str, ...]]) -> Any:
-    """What PostgreSQL must return (as compared by `matches`) for source value v (not None)."""
-    t = col.type
-    if t == "uuid":
-        return _oid_hex(v)
-    if t == "text":
-        if isinstance(v, bool) or not isinstance(v, str | int | float | Decimal128 | ObjectId):
-            raise NoValue(f"{type(v).__name__} in a text column")
-        return str(v)  # also plain text of str subclasses (BSON Code)
-    if t in ("integer", "bigint"):
-        if isinstance(v, bool):
-            raise NoValue("boolean in a number column")
-        if isinstance(v, str) and _INT_TEXT.match(v.strip()):
-            return int(v.strip())
-        if isinstance(v, Decimal128):
-            v = v.to_decimal()
-        if isinstance(v, int | float) or hasattr(v, "to_integral_value"):
-            n = int(v)
-            if n != v:
-                raise NoValue("non-integral number")
-            return n
-        raise NoValue(f"{type(v).__name__} in a number column")
-    if t == "double":
-        return float(v.to_decimal()) if isinstance(v, Decimal128) else float(v)
-    if t == "boolean":
-        if not isinstance(v, bool):
-            raise NoValue("not a boolean")
-        return "true" if v else "false"
-    if t == "timestamp":
-        if isinstance(v, DatetimeMS):
-            raise NoValue("date outside years 1-9999")
-        if isinstance(v, str):
-            v = datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
-            v = v if v.tzinfo else v.replace(tzinfo=UTC)
-        if not isinstance(v, datetime):
-            raise NoValue("not a date")
-        return _ms_text(v)
-    if t == "jsonb":
-        return json.loads(json_util.dumps(v, json_options=_RELAXED))
-    if t == "enum":
-        if v not in enums[col.enum]:
-            raise NoValue("not an enum value")
-        return v
-    if t in ("text[]", "uuid[]", "integer[]"):
-        if not isinstance(v, list):
-            raise NoValue("not an array")
-        if t == "uuid[]":
-            return [None if e is None else _oid_hex(e) for e in v]
-        if t == "integer[]":
-            return [None if e is None else int(e) for e in v]
-        return [None if e is None else (e if isinstance(e, str) else str(e)) for e in v]
-    raise NoValue(f"unknown type {t}")
-
-
-def matches(col: Column, expected: Any, actual: str | None) -> bool:
-    if actual is None:
-        return expected is None
-    if expected is None:
-        return False
-    t = col.type
-    if t == "uuid":
-        try:
-            return str(objectid_from_uuid(actual)) == expected
-        except IdFormatError:
-            return False
-    if t in ("integer", "bigint"):
-        return int(actual) == expected
-    if t == "double":
-        a = float(actual)
-        return a == expected or (math.isnan(a) and math.isnan(expected))
-    if t in ("jsonb", "text[]", "integer[]"):
-        return json.loads(actual) == expected
-    if t == "uuid[]":
-        got = json.loads(actual)
-        try:
-            return [None if g is None else str(objectid_from_uuid(g)) for g in got] == expected
-        except IdFormatError:
-            return False
-    return actual == expected
+    def worker_count(self) -> int:
+        return self.workers or min(os.cpu_count() or 1, 4)
 
 
 class ErrorLog:
@@ -202,121 +107,182 @@ class TableCheck:
 
 def _fill_expected(col: Column, oid: ObjectId, enums) -> Any:
     if col.fill == "objectid_time":
-        return _ms_text(oid.generation_time)
+        return ms_text(oid.generation_time)
     return expected_text(col, col.fill, enums)
+
+
+def _compare_fields(chk: TableCheck, mapping: Mapping, table: Table, cols: list[Column], d: dict, key: str,
+                    row: tuple, fixed: dict[str, set[str]], report: dict) -> None:
+    """The full per-field rules, for a row whose fast comparison did not prove it equal."""
+    _id = d["_id"]
+    for c, actual in zip(cols, row[1:], strict=True):
+        v = d.get(c.source)
+        try:
+            if v is None:
+                exp = _fill_expected(c, _id, mapping.enums) if (c.not_null and c.fill is not None) else None
+            elif key in fixed[c.name]:
+                exp = None  # dangling reference set to NULL by policy, logged as a fix-up
+            else:
+                exp = expected_text(c, v, mapping.enums)
+            ok = matches(c, exp, actual)
+        except (NoValue, ValueError, TypeError) as exc:
+            exp, ok = f"<unrepresentable: {exc}>", False
+        if ok:
+            continue
+        chk.fields_mismatched += 1
+        entry = {"tableName": table.name, "mongoId": key, "postgresUuid": row[0], "fieldName": c.name,
+                 "expectedValue": _jsonable(exp), "actualValue": actual,
+                 "mismatchType": "value" if actual is not None else "missing"}
+        if len(report["fieldMismatches"]) < MAX_LISTED:
+            report["fieldMismatches"].append(entry)
+        if c.type in ("timestamp", "enum", "jsonb") or c.type in NUMBER_TYPES:
+            report["typeErrorCount"] += 1
+            if len(report["typeErrors"]) < MAX_LISTED:
+                report["typeErrors"].append({"tableName": table.name, "recordUuid": row[0], "fieldName": c.name,
+                                             "expectedType": c.enum or c.type, "actualValue": actual,
+                                             "errorMessage": f"expected {_jsonable(exp)!r}"})
 
 
 def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLog, report: dict, sample_ids: set | None,
                  junction_expected: dict[str, set[bytes]]) -> TableCheck:
+    """Every document of the table's collection against its row: one tuple comparison per row (the
+    compiled expectation), the full field rules for a row it does not prove; and the junction links
+    each document holds, into junction_expected."""
     chk = TableCheck(table.name)
     cols = [c for c in table.columns if not c.primary_key]
-    select = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s::uuid[])").format(
-        sql.SQL(", ").join([sql.SQL("id::text")] + [_select_expr(c) for c in cols]), sql.Identifier(table.name))
+    columns = sql.SQL(", ").join([sql.SQL("id::text")] + [select_expr(c) for c in cols])
+    tid = sql.Identifier(table.name)
+    select_ids = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s::uuid[])").format(columns, tid)
+    select_digest = chunk_digest_query(table)
+    expect, expect_digest = compile_expected_row(table), compile_expected_row(table, "digest")
     rejected = log.rejected.get(table.name, set())
+    rejected_uuids = {uuid_from_objectid(r) for r in rejected if len(r) == 24 and ObjectId.is_valid(r)}
     fixed = {c.name: log.fixed.get((table.name, c.source), set()) for c in cols}
-    junction_sources = [(j, s) for j, s in mapping.junction_sources(table.collection)]
-    mismatches = report["fieldMismatches"]
-    type_errors = report["typeErrors"]
-    seen_ids: set[str] = set()
-    chunk: list[dict] = []
+    links = [(junction_expected[j.name], s.field, s.holds == "right")
+             for j, s in mapping.junction_sources(table.collection)]
+    rejected_in_source = 0
+    chunk: list[tuple[dict, str | None]] = []
 
     def flush() -> None:
-        uuids = []
-        for d in chunk:
-            _id = d.get("_id")
-            if isinstance(_id, ObjectId):
-                b = _id.binary.hex()
-                uuids.append(f"{b[0:8]}-{b[8:12]}-8000-8000-{b[12:24]}")
-        cur.execute(select, (uuids,))
-        rows = {objectid_from_uuid(r[0]).binary: r for r in cur.fetchall()}
-        for d in chunk:
-            _id = d.get("_id")
-            key = str(_id)
-            seen_ids.add(key)
-            row = rows.get(_id.binary) if isinstance(_id, ObjectId) else None
+        nonlocal rejected_in_source
+        skipped = _chunk_proven(cur, select_digest, expect_digest, 1 + len(cols), chunk, rejected)
+        if skipped is None:
+            check_rows()
+        else:
+            chk.rows_checked += len(chunk) - skipped
+            rejected_in_source += skipped
+        chunk.clear()
+
+    def check_rows() -> None:
+        """Row by row: which documents are lost, rejected, present; the full rules where a row differs."""
+        nonlocal rejected_in_source
+        keyed = [(d, None if u is None else uuid_text(d["_id"])) for d, u in chunk]
+        cur.execute(select_ids, ([u for _, u in keyed if u is not None],))
+        rows = {r[0]: r for r in cur.fetchall()}
+        for d, u in keyed:
+            row = rows.get(u)
             if row is None:
-                if key not in rejected:
+                key = str(d.get("_id"))
+                if key in rejected:
+                    rejected_in_source += 1
+                else:
                     chk.lost += 1
                     if len(report["lostRecords"]) < MAX_LISTED:
                         report["lostRecords"].append({"tableName": table.name, "mongoId": key,
                                                       "reason": "not in target and not in the reject log"})
                 continue
-            if key in rejected:
+            if u in rejected_uuids:
+                rejected_in_source += 1
                 chk.unexplained_rejects += 1
                 if len(report["lostRecords"]) < MAX_LISTED:
-                    report["lostRecords"].append({"tableName": table.name, "mongoId": key, "reason":
+                    report["lostRecords"].append({"tableName": table.name, "mongoId": str(d["_id"]), "reason":
                                                   "logged as rejected but present in the target"})
             chk.rows_checked += 1
-            for c, actual in zip(cols, row[1:], strict=True):
-                v = d.get(c.source)
-                try:
-                    if v is None:
-                        exp = _fill_expected(c, _id, mapping.enums) if (c.not_null and c.fill is not None) else None
-                    elif key in fixed[c.name]:
-                        exp = None  # dangling reference set to NULL by policy, logged as a fix-up
-                    else:
-                        exp = expected_text(c, v, mapping.enums)
-                    ok = matches(c, exp, actual)
-                except (NoValue, ValueError, TypeError) as exc:
-                    exp, ok = f"<unrepresentable: {exc}>", False
-                chk.fields_checked += 1
-                if not ok:
-                    chk.fields_mismatched += 1
-                    entry = {"tableName": table.name, "mongoId": key, "postgresUuid": row[0], "fieldName": c.name,
-                             "expectedValue": _jsonable(exp), "actualValue": actual,
-                             "mismatchType": "value" if actual is not None else "missing"}
-                    if len(mismatches) < MAX_LISTED:
-                        mismatches.append(entry)
-                    if c.type in ("timestamp", "enum", "jsonb") or c.type in NUMBER_TYPES:
-                        report["typeErrorCount"] += 1
-                        if len(type_errors) < MAX_LISTED:
-                            type_errors.append({"tableName": table.name, "recordUuid": row[0], "fieldName": c.name,
-                                                "expectedType": c.enum or c.type, "actualValue": actual,
-                                                "errorMessage": f"expected {_jsonable(exp)!r}"})
-            for j, s in junction_sources:
-                arr = d.get(s.field)
-                if isinstance(arr, list):
-                    exp_set = junction_expected[j.name]
-                    for e in arr:
-                        if isinstance(e, ObjectId):
-                            exp_set.add(_id.binary + e.binary if s.holds == "right" else e.binary + _id.binary)
-        chunk.clear()
+            if row != expect(d, u):
+                _compare_fields(chk, mapping, table, cols, d, str(d["_id"]), row, fixed, report)
 
-    docs = source.iter_all(table.collection)
-    for d in docs:
-        chk.source += 1
-        if sample_ids is not None and str(d.get("_id")) not in sample_ids:
-            # Still collect junction links from every document: completeness needs all of them.
-            for j, s in junction_sources:
-                arr = d.get(s.field)
-                if isinstance(arr, list) and isinstance(d.get("_id"), ObjectId):
+    count = 0
+    for d in source.iter_all(table.collection):
+        count += 1
+        _id = d.get("_id")
+        if type(_id) is ObjectId:
+            h = _id.binary.hex()
+            u = h[:12] + "80008000" + h[12:]  # the UUID's hex (the digest's form; PostgreSQL reads it too)
+        else:
+            u = None
+        if links and u is not None:
+            own = _id.binary
+            for exp_set, field_name, own_is_left in links:
+                arr = d.get(field_name)
+                if isinstance(arr, list):
                     for e in arr:
                         if isinstance(e, ObjectId):
-                            junction_expected[j.name].add(d["_id"].binary + e.binary if s.holds == "right"
-                                                          else e.binary + d["_id"].binary)
-            seen_ids.add(str(d.get("_id")))
+                            exp_set.add(own + e.binary if own_is_left else e.binary + own)
+        if sample_ids is not None and str(_id) not in sample_ids:
+            rejected_in_source += str(_id) in rejected
             continue
-        chunk.append(d)
+        chunk.append((d, u))
         if len(chunk) >= CHUNK:
             flush()
     if chunk:
         flush()
+    chk.source = count
+    chk.fields_checked = chk.rows_checked * len(cols)
     cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name)))
     chk.target = cur.fetchone()[0]
     chk.rejected = len(rejected)
-    if chk.target + len(rejected & seen_ids) != chk.source or chk.target > chk.source - len(rejected & seen_ids):
-        # Find rows in the target that no source document explains.
-        cur.execute(sql.SQL("SELECT id::text FROM {}").format(sql.Identifier(table.name)))
-        for (u,) in cur.fetchall():
-            try:
-                oid = str(objectid_from_uuid(u))
-            except IdFormatError:
-                oid = None
-            if oid not in seen_ids:
-                chk.extra += 1
-                if len(report["extraRecords"]) < MAX_LISTED:
-                    report["extraRecords"].append({"tableName": table.name, "postgresUuid": u, "mongoId": oid})
+    # Every target row a source document explains was checked above: any other row is extra.
+    if chk.target + rejected_in_source != chk.source or (sample_ids is None and chk.target != chk.rows_checked):
+        _list_extra_rows(cur, table, source, chk, report)
     return chk
+
+
+def _chunk_proven(cur, select_digest, expect, width: int, chunk: list[tuple[dict, str | None]],
+                  rejected: set[str]) -> int | None:
+    """Prove a chunk at once: the target's rows over the chunk's id range are exactly the expected rows
+    of its documents that were not rejected. PostgreSQL hashes its rows' text, we hash the expected
+    text; equal counts and digests prove every field of every row. Returns how many of the chunk's
+    documents the error log accounts for as rejected, or None: not proven (documents out of id order,
+    a non-ObjectId id, a value left to the full rules, or any difference), for the row-by-row check.
+    """
+    if any(u is None for _, u in chunk):
+        return None
+    kept = [(d, u) for d, u in chunk if str(d["_id"]) not in rejected] if rejected else chunk
+    if not kept or not all(a[1] < b[1] for a, b in pairwise(kept)):
+        return None
+    rows, nulls = [], 0
+    try:
+        for d, u in kept:
+            text, n = expect(d, u)
+            rows.append(text)
+            nulls += n
+        text = ROW_SEP.join(rows)
+        data = text.encode("utf-8")
+    except (TypeError, UnicodeEncodeError):  # a value left to the full rules, or not valid UTF-8
+        return None
+    # The separators and NULL marks are exactly the structural ones: no expected value holds either.
+    if text.count(ROW_SEP) != len(rows) * width - 1 or text.count(NULL_MARK) != nulls:
+        return None
+    cur.execute(select_digest, (kept[0][1], kept[-1][1]))
+    count, digest = cur.fetchone()
+    if count != len(kept) or digest != hashlib.sha256(data).hexdigest():
+        return None
+    return len(chunk) - len(kept)
+
+
+def _list_extra_rows(cur, table: Table, source, chk: TableCheck, report: dict) -> None:
+    """Rows in the target that no source document explains (a second read of the source's ids)."""
+    source_ids = {str(d.get("_id")) for d in source.iter_all(table.collection)}
+    cur.execute(sql.SQL("SELECT id::text FROM {}").format(sql.Identifier(table.name)))
+    for (u,) in cur.fetchall():
+        try:
+            oid = str(objectid_from_uuid(u))
+        except IdFormatError:
+            oid = None
+        if oid not in source_ids:
+            chk.extra += 1
+            if len(report["extraRecords"]) < MAX_LISTED:
+                report["extraRecords"].append({"tableName": table.name, "postgresUuid": u, "mongoId": oid})
 
 
 def _jsonable(v: Any) -> Any:
@@ -327,77 +293,152 @@ def _jsonable(v: Any) -> Any:
         return repr(v)
 
 
-def _check_references(cur, mapping: Mapping, report: dict) -> tuple[int, list[dict]]:
-    orphans_total = 0
-    broken = []
-    for fk in mapping.foreign_keys():
-        parent = mapping.tables[fk["references"]]
-        cur.execute(sql.SQL("SELECT c.{col}::text, count(*) OVER () FROM {t} c WHERE c.{col} IS NOT NULL AND NOT EXISTS "
-                            "(SELECT 1 FROM {p} p WHERE p.{pk} = c.{col}) LIMIT 20").format(
-            col=sql.Identifier(fk["columns"][0]), t=sql.Identifier(fk["table"]), p=sql.Identifier(parent.name),
-            pk=sql.Identifier(parent.pk.name)))
-        rows = cur.fetchall()
-        if rows:
-            n = rows[0][1]
-            orphans_total += n
-            broken.append({"tableName": fk["table"], "foreignKeyField": fk["columns"][0],
-                           "referencedTable": fk["references"], "orphanedCount": n})
-            for value, _ in rows:
-                if len(report["orphanedRecords"]) < MAX_LISTED:
-                    report["orphanedRecords"].append({"tableName": fk["table"], "foreignKeyField": fk["columns"][0],
-                                                      "foreignKeyValue": value, "referencedTable": fk["references"]})
-    return orphans_total, broken
+def _orphans(mapping: Mapping, fk: dict[str, Any]):
+    """Job: one foreign key's values that match no parent row (count, first 20)."""
+    parent = mapping.tables[fk["references"]]
+
+    def run(conn) -> tuple[str, Any]:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT c.{col}::text, count(*) OVER () FROM {t} c WHERE c.{col} IS NOT NULL AND NOT "
+                                "EXISTS (SELECT 1 FROM {p} p WHERE p.{pk} = c.{col}) LIMIT 20").format(
+                col=sql.Identifier(fk["columns"][0]), t=sql.Identifier(fk["table"]), p=sql.Identifier(parent.name),
+                pk=sql.Identifier(parent.pk.name)))
+            return "orphans", (fk, cur.fetchall())
+    return run
 
 
-def _check_junctions(cur, mapping: Mapping, expected: dict[str, set[bytes]], report: dict) -> dict[str, Any]:
-    out = {}
-    for j in mapping.junctions.values():
-        exp = expected.get(j.name, set())
-        lt, rt = mapping.tables[j.left.references], mapping.tables[j.right.references]
-        # Links whose end is not in the target (absent or rejected) are expected to be dropped and logged.
-        cur.execute(sql.SQL("SELECT id::text FROM {}").format(sql.Identifier(lt.name)))
-        left_ids = {objectid_from_uuid(r[0]).binary for r in cur.fetchall()}
-        cur.execute(sql.SQL("SELECT id::text FROM {}").format(sql.Identifier(rt.name)))
-        right_ids = {objectid_from_uuid(r[0]).binary for r in cur.fetchall()}
-        resolvable = {p for p in exp if p[:12] in left_ids and p[12:] in right_ids}
-        cur.execute(sql.SQL("SELECT {}::text, {}::text FROM {}").format(
-            sql.Identifier(j.left.column), sql.Identifier(j.right.column), sql.Identifier(j.name)))
-        actual = set()
-        for lu, ru in cur.fetchall():
-            actual.add(objectid_from_uuid(lu).binary + objectid_from_uuid(ru).binary)
-        missing = resolvable - actual
-        extra = actual - resolvable
-        out[j.name] = {"expectedLinks": len(resolvable), "actualRows": len(actual), "missing": len(missing),
-                       "extra": len(extra), "droppedDangling": len(exp) - len(resolvable)}
-        for kind, pairs in (("missing", missing), ("extra", extra)):
-            for p in list(pairs)[:20]:
-                if len(report["junctionProblems"]) < MAX_LISTED:
-                    report["junctionProblems"].append({"junction": j.name, "problem": kind,
-                                                       j.left.column: str(ObjectId(p[:12])),
-                                                       j.right.column: str(ObjectId(p[12:]))})
-    return out
+def _merge_orphans(fk: dict[str, Any], rows: list[tuple], broken: list[dict], report: dict) -> int:
+    if not rows:
+        return 0
+    n = rows[0][1]
+    broken.append({"tableName": fk["table"], "foreignKeyField": fk["columns"][0],
+                   "referencedTable": fk["references"], "orphanedCount": n})
+    for value, _ in rows:
+        if len(report["orphanedRecords"]) < MAX_LISTED:
+            report["orphanedRecords"].append({"tableName": fk["table"], "foreignKeyField": fk["columns"][0],
+                                              "foreignKeyValue": value, "referencedTable": fk["references"]})
+    return n
 
 
-def _check_types_in_db(cur, mapping: Mapping, report: dict) -> int:
-    """Dates inside years 1-9999 and enum values inside the mapping's lists, straight from the target."""
+_OID_PAIR = """CASE WHEN substring(uuid_send({l}) FROM 7 FOR 4) = '\\x80008000'::bytea
+                    AND substring(uuid_send({r}) FROM 7 FOR 4) = '\\x80008000'::bytea
+               THEN encode(substring(uuid_send({l}) FROM 1 FOR 6) || substring(uuid_send({l}) FROM 11)
+                           || substring(uuid_send({r}) FROM 1 FOR 6) || substring(uuid_send({r}) FROM 11), 'hex')
+               ELSE {l}::text || ' ' || {r}::text END"""
+
+
+def _junction_rows(mapping: Mapping, j, expected: set[bytes]):
+    """Job: a junction's rows against the union of both sides' arrays (expected, as 24 ObjectId bytes)."""
+    lt, rt = mapping.tables[j.left.references], mapping.tables[j.right.references]
+
+    def run(conn) -> tuple[str, Any]:
+        with conn.cursor() as cur:
+            # Each row as the hex of its two ObjectIds, or as its UUID texts when this scheme did not make them.
+            cur.execute(sql.SQL("SELECT " + _OID_PAIR + " FROM {j}").format(
+                l=sql.Identifier(j.left.column), r=sql.Identifier(j.right.column), j=sql.Identifier(j.name)))
+            texts = [t for (t,) in cur.fetchall()]
+            actual = {bytes.fromhex(t) for t in texts if len(t) == 48}
+            foreign = [t for t in texts if len(t) != 48]
+            # An expected link absent from the target was dropped as dangling (an end absent or rejected,
+            # logged by the migration) or is missing: ask the target about those ends only.
+            absent = expected - actual
+            present: set[bytes] = set()
+            for table, ends in ((lt, {p[:12] for p in absent}), (rt, {p[12:] for p in absent})):
+                if ends:
+                    cur.execute(sql.SQL("SELECT id::text FROM {} WHERE id = ANY(%s::uuid[])").format(
+                        sql.Identifier(table.name)), ([uuid_from_objectid(e) for e in ends],))
+                    present |= {(table.name, objectid_from_uuid(u).binary) for (u,) in cur.fetchall()}
+        missing = {p for p in absent if (lt.name, p[:12]) in present and (rt.name, p[12:]) in present}
+        extra = actual - expected
+        dropped = len(absent) - len(missing)
+        stats = {"expectedLinks": len(expected) - dropped, "actualRows": len(texts), "missing": len(missing),
+                 "extra": len(extra) + len(foreign), "droppedDangling": dropped}
+        problems = [(kind, str(ObjectId(p[:12])), str(ObjectId(p[12:])))
+                    for kind, pairs in (("missing", missing), ("extra", extra)) for p in list(pairs)[:20]]
+        problems += [("extra", *t.split(" ")) for t in foreign[:20]]
+        return "junction", (j, stats, problems)
+    return run
+
+
+def _merge_junction(j, stats: dict, problems: list[tuple], out: dict, report: dict) -> None:
+    out[j.name] = stats
+    for kind, left, right in problems:
+        if len(report["junctionProblems"]) < MAX_LISTED:
+            report["junctionProblems"].append({"junction": j.name, "problem": kind, j.left.column: left,
+                                               j.right.column: right})
+
+
+def _type_ranges(mapping: Mapping, t: Table):
+    """Job: a table's dates inside years 1-9999 and enum values inside the mapping's lists, in one scan."""
+    checks = []
+    for c in t.columns:
+        ident = sql.Identifier(c.name)
+        if c.type == "timestamp":
+            checks.append((c, sql.SQL("({c} < '0001-01-01' OR {c} >= '10000-01-01')").format(c=ident)))
+        elif c.type == "enum":
+            checks.append((c, sql.SQL("({}::text <> ALL({}))").format(ident, sql.Literal(list(mapping.enums[c.enum])))))
+
+    def run(conn) -> tuple[str, Any]:
+        found = []
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT {} FROM {}").format(
+                sql.SQL(", ").join(sql.SQL("count(*) FILTER (WHERE {})").format(cond) for _, cond in checks),
+                sql.Identifier(t.name)))
+            counts = cur.fetchone()
+            for (c, cond), n in zip(checks, counts, strict=True):
+                if n:
+                    cur.execute(sql.SQL("SELECT id::text, {}::text FROM {} WHERE {} LIMIT %s").format(
+                        sql.Identifier(c.name), sql.Identifier(t.name), cond), (MAX_LISTED,))
+                    found.append((c, n, cur.fetchall()))
+        return "types", (t, found)
+    return run
+
+
+def _merge_types(t: Table, found: list[tuple], report: dict) -> int:
     errors = 0
-    for t in mapping.tables.values():
-        for c in t.columns:
-            if c.type == "timestamp":
-                cur.execute(sql.SQL("SELECT id::text, {c}::text FROM {t} WHERE {c} < '0001-01-01' OR {c} >= '10000-01-01' "
-                                    "LIMIT 20").format(c=sql.Identifier(c.name), t=sql.Identifier(t.name)))
-            elif c.type == "enum":
-                cur.execute(sql.SQL("SELECT id::text, {c}::text FROM {t} WHERE {c}::text <> ALL(%s)").format(
-                    c=sql.Identifier(c.name), t=sql.Identifier(t.name)), (list(mapping.enums[c.enum]),))
-            else:
-                continue
-            for u, value in cur.fetchall():
-                errors += 1
-                if len(report["typeErrors"]) < MAX_LISTED:
-                    report["typeErrors"].append({"tableName": t.name, "recordUuid": u, "fieldName": c.name,
-                                                 "expectedType": c.enum or c.type, "actualValue": value,
-                                                 "errorMessage": "value outside the type's valid range"})
+    for c, n, rows in found:
+        errors += n
+        for u, value in rows:
+            if len(report["typeErrors"]) < MAX_LISTED:
+                report["typeErrors"].append({"tableName": t.name, "recordUuid": u, "fieldName": c.name,
+                                             "expectedType": c.enum or c.type, "actualValue": value,
+                                             "errorMessage": "value outside the type's valid range"})
     return errors
+
+
+def _check_database(opts: ValidateOptions, mapping: Mapping, junction_expected: dict[str, set[bytes]],
+                    lists: dict[str, Any]) -> tuple[int, list[dict], dict[str, Any], int, list[str]]:
+    """The checks PostgreSQL answers by itself: orphans per foreign key, junction rows, type ranges, schema;
+    side by side on read-only connections."""
+    jobs = [_orphans(mapping, fk) for fk in mapping.foreign_keys()]
+    jobs += [_junction_rows(mapping, j, junction_expected.get(j.name, set())) for j in mapping.junctions.values()]
+    jobs += [_type_ranges(mapping, t) for t in mapping.tables.values()
+             if any(c.type in ("timestamp", "enum") for c in t.columns)]
+    jobs.append(lambda conn: ("schema", schema.describe(conn)))
+    orphans, broken, junctions, type_errors, described = 0, [], {}, 0, None
+    results = {}
+    for kind, payload in run_on_connections(lambda: _read_only(opts), jobs, opts.worker_count()):
+        results.setdefault(kind, []).append(payload)
+    # Merged in the mapping's order, whatever order the jobs finished in.
+    by_fk = {fk["name"]: rows for fk, rows in results.get("orphans", [])}
+    for fk in mapping.foreign_keys():
+        orphans += _merge_orphans(fk, by_fk[fk["name"]], broken, lists)
+    by_junction = {j.name: (stats, problems) for j, stats, problems in results.get("junction", [])}
+    for j in mapping.junctions.values():
+        _merge_junction(j, *by_junction[j.name], junctions, lists)
+    by_table = {t.name: found for t, found in results.get("types", [])}
+    for t in mapping.tables.values():
+        type_errors += _merge_types(t, by_table.get(t.name, []), lists)
+    described = results["schema"][0]
+    expected_schema = (json.loads(Path(opts.reference_schema).read_text()) if opts.reference_schema
+                       else schema.expected_schema(mapping))
+    return orphans, broken, junctions, type_errors, schema.diff_schemas(expected_schema, described)
+
+
+def _read_only(opts: ValidateOptions):
+    conn = pg_connect(opts.pg_uri, "mongo2pg-validate", settings=VALIDATION_SESSION)
+    conn.set_session(readonly=True)
+    return conn
 
 
 def _new_lists() -> dict[str, Any]:
@@ -407,11 +448,10 @@ def _new_lists() -> dict[str, Any]:
 
 def _check_table_task(task: tuple) -> tuple[TableCheck, dict[str, Any], dict[str, set[bytes]]]:
     """One table in a worker process: its own source reader and read-only connection."""
-    opts, table_name, sample_ids = task
-    mapping = load_mapping(opts.mapping)
+    opts, mapping, table_name, sample_ids = task
+    tune_gc_for_documents()
     source = open_source(opts.mongo_uri, opts.dump, opts.db)
-    conn = pg_connect(opts.pg_uri, "mongo2pg-validate")
-    conn.set_session(readonly=True)
+    conn = _read_only(opts)
     lists: dict[str, Any] = _new_lists()
     junction_expected: dict[str, set[bytes]] = defaultdict(set)
     try:
@@ -433,14 +473,12 @@ def _check_tables(opts: ValidateOptions, mapping: Mapping, source, rng: random.R
         if opts.sample:
             ids = [str(d.get("_id")) for d in source.iter_all(t.collection)]
             sample_ids = set(rng.sample(ids, min(opts.sample, len(ids))))
-        tasks.append((opts, t.name, sample_ids))
-    workers = opts.workers or min(os.cpu_count() or 1, 4)
+        tasks.append((opts, mapping, t.name, sample_ids))
+    workers = opts.worker_count()
     if workers > 1:
-        import multiprocessing as mp
-
         # Biggest tables first keeps every worker busy to the end.
-        order = sorted(range(len(tasks)), key=lambda i: -source.count(mapping.tables[tasks[i][1]].collection))
-        with mp.get_context("fork").Pool(min(workers, len(tasks))) as pool:
+        order = sorted(range(len(tasks)), key=lambda i: -source.count(mapping.tables[tasks[i][2]].collection))
+        with fork_pool(min(workers, len(tasks))) as pool:
             done = dict(zip(order, pool.imap(_check_table_task, [tasks[i] for i in order]), strict=True))
         results = [done[i] for i in range(len(tasks))]
     else:
@@ -466,22 +504,12 @@ def validate(opts: ValidateOptions) -> dict[str, Any]:
     lists: dict[str, Any] = _new_lists()
     rng = random.Random(opts.seed)
     junction_expected: dict[str, set[bytes]] = defaultdict(set)
-    conn = None
     try:
         pg_connect(opts.pg_uri, "mongo2pg-validate").close()  # fail fast, with one clear line, before forking
         checks = _check_tables(opts, mapping, source, rng, lists, junction_expected)
-        conn = pg_connect(opts.pg_uri, "mongo2pg-validate")
-        conn.set_session(readonly=True)
-        with conn.cursor() as cur:
-            orphans, broken = _check_references(cur, mapping, lists)
-            junctions = _check_junctions(cur, mapping, junction_expected, lists)
-            db_type_errors = _check_types_in_db(cur, mapping, lists)
-            expected_schema = (json.loads(Path(opts.reference_schema).read_text()) if opts.reference_schema
-                               else schema.expected_schema(mapping))
-            schema_diffs = schema.diff_schemas(expected_schema, schema.describe(conn))
+        orphans, broken, junctions, db_type_errors, schema_diffs = _check_database(opts, mapping, junction_expected,
+                                                                                   lists)
     finally:
-        if conn is not None:
-            conn.close()
         source.close()
     seconds = time.monotonic() - started
     report = build_report(opts, mapping, checks, lists, orphans, broken, junctions, db_type_errors, schema_diffs,

@@ -54,6 +54,13 @@ CORRUPTIONS = {
     "changed jsonb": ('UPDATE "Invoices" SET invoice_items = \'{"tampered": true}\' WHERE id = (SELECT id FROM '
                       '"Invoices" WHERE invoice_items IS NOT NULL ORDER BY id LIMIT 1) RETURNING id::text', "dataTypes", "invoice_items"),
     "dropped index": ('DROP INDEX "crm_Accounts_status_idx"; SELECT \'x\'', "schema", None),
+    # Aimed at the chunk digest (validate._chunk_proven): its NULL mark and separator as values.
+    "NULL replaced by the digest NULL mark": (
+        'UPDATE "crm_Accounts" SET website = chr(30) WHERE id = (SELECT id FROM "crm_Accounts" WHERE website IS NULL '
+        'ORDER BY id LIMIT 1) RETURNING id::text', "fieldMatch", "website"),
+    "separator moved between two fields": (
+        'UPDATE "crm_Accounts" SET name = name || chr(31) || coalesce(website, \'\'), website = NULL WHERE id = '
+        '(SELECT id FROM "crm_Accounts" ORDER BY id LIMIT 1) RETURNING id::text', "fieldMatch", "name"),
 }
 
 
@@ -96,8 +103,12 @@ def test_a_broken_transform_is_caught(pg, clean_dump, tmp_path, monkeypatch):
     import mongo2pg.transform as transform
     from mongo2pg.migrate import Options, run
 
-    original = transform.conv_integer
+    # Off by one in integers, in both paths: the compiled row's inline case and the generic converter.
+    original, original_fast = transform.conv_integer, transform._fast_expr
     monkeypatch.setitem(transform.CONVERTERS, "integer", lambda v: str(int(original(v)) + 1))
+    monkeypatch.setattr(transform, "_fast_expr", lambda col, var: [f"{var} = str(v + 1) if type(v) is int else "
+                                                                   f"_conv_{var}(v)"] if col.type == "integer"
+                        else original_fast(col, var))
     uri = pg.create_db("t_broken_transform")
     run(Options(pg_uri=uri, dump=str(clean_dump), workers=1, error_log=str(tmp_path / "e.log"),
                 checkpoint_file=str(tmp_path / "c.json")))
