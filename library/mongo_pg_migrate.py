@@ -41,6 +41,12 @@ options:
     description: Parallel table loaders; 0 sizes it to the machine.
     type: int
     default: 0
+  split_documents:
+    description:
+      - With O(dump), a collection of at least twice this many documents loads as ranges, one per worker,
+        side by side. The split is stored with the run, so a resume uses the same ranges. 0 never splits.
+    type: int
+    default: 100000
   error_log:
     description: JSON-lines log of rejected records and fix-ups (mode 0600).
     type: path
@@ -108,6 +114,7 @@ def main() -> None:
             **CONNECTION_ARGS,
             "batch_size": {"type": "int", "default": 5000},
             "workers": {"type": "int", "default": 0},
+            "split_documents": {"type": "int", "default": 100_000},
             "error_log": {"type": "path", "default": "migration-errors.log"},
             "checkpoint_file": {"type": "path", "default": "migration-checkpoint.json"},
             "progress_file": {"type": "path"},
@@ -122,7 +129,8 @@ def main() -> None:
     opts = migrate.Options(pg_uri=p["pg_uri"], mongo_uri=p["mongo_uri"], dump=p["dump"], db=p["db"],
                            mapping=p["mapping"], batch_size=p["batch_size"], workers=p["workers"],
                            error_log=p["error_log"], checkpoint_file=p["checkpoint_file"],
-                           progress_file=p["progress_file"], fresh=p["fresh"], max_error_rate=p["max_error_rate"])
+                           progress_file=p["progress_file"], fresh=p["fresh"], max_error_rate=p["max_error_rate"],
+                           split_documents=p["split_documents"])
     try:
         if module.check_mode:
             module.exit_json(changed=False, plan=migrate.plan(opts))

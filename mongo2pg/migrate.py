@@ -321,15 +321,20 @@ def _worker(args):
 
 def settle_references(opts: Options, conn, mapping: Mapping, source, events) -> None:
     """Apply each reference's on_dangling policy. Rejects go first, parents first, so that they cascade
-    (a rejected parent's children dangle in turn); the other policies then run side by side."""
-    rejects, others = [], []
+    (a rejected parent's children dangle in turn); the other policies then run side by side, a table
+    per connection (two UPDATEs of one table at once could lock its rows in opposite orders)."""
+    others: dict[str, list] = {}
     for t in mapping.tables.values():
         for col in t.columns:
-            if col.references:
-                (rejects if col.on_dangling == "reject" else others).append((t, col))
-    for t, col in rejects:
-        _report_issues(events, t.name, _settle_column(conn, mapping, source, t, col))
-    jobs = [lambda c, t=t, col=col: (t.name, _settle_column(c, mapping, None, t, col)) for t, col in others]
+            if col.references and col.on_dangling == "reject":
+                _report_issues(events, t.name, _settle_column(conn, mapping, source, t, col))
+            elif col.references:
+                others.setdefault(t.name, []).append(col)
+
+    def job(t: Table, cols: list):
+        return lambda c: (t.name, [i for col in cols for i in _settle_column(c, mapping, None, t, col)])
+
+    jobs = [job(mapping.tables[name], cols) for name, cols in others.items()]
     for table, issues in run_on_connections(opts.connect_bulk, jobs, opts.worker_count()):
         _report_issues(events, table, issues)
 

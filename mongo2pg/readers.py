@@ -41,6 +41,8 @@ class Source(Protocol):
 
     def size_bytes(self) -> int: ...
 
+    def work_hint(self, collection: str) -> int: ...
+
     def close(self) -> None: ...
 
 
@@ -112,6 +114,10 @@ class DumpSource:
         """Bytes of the dump's files (compressed when the dump is)."""
         return sum(p.stat().st_size for p in self.db_dir.iterdir() if p.is_file())
 
+    def work_hint(self, collection: str) -> int:
+        """How much reading a collection is, for ordering work (its file's size: counting walks the file)."""
+        return self._colls[collection].bson_path.stat().st_size if collection in self._colls else 0
+
     def close(self) -> None:
         pass
 
@@ -158,6 +164,10 @@ class MongoSource:
     def size_bytes(self) -> int:
         """The database's data size as MongoDB reports it (dbStats)."""
         return int(self.db.command("dbStats").get("dataSize", 0))
+
+    def work_hint(self, collection: str) -> int:
+        """How much reading a collection is, for ordering work (the collection's metadata count)."""
+        return self.db[collection].estimated_document_count() if collection in self._names else 0
 
     def close(self) -> None:
         self.client.close()

@@ -15,9 +15,11 @@ import os
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import pairwise
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -161,22 +163,24 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLog, rep
     links = [(junction_expected[j.name], s.field, s.holds == "right")
              for j, s in mapping.junction_sources(table.collection)]
     rejected_in_source = 0
-    chunk: list[tuple[dict, str | None]] = []
+    docs: list[dict] = []
+    uids: list[str | None] = []  # each document's UUID as hex, None for an _id that is no ObjectId
 
     def flush() -> None:
         nonlocal rejected_in_source
-        skipped = _chunk_proven(cur, select_digest, expect_digest, 1 + len(cols), chunk, rejected)
+        skipped = _chunk_proven(cur, select_digest, expect_digest, 1 + len(cols), docs, uids, rejected)
         if skipped is None:
             check_rows()
         else:
-            chk.rows_checked += len(chunk) - skipped
+            chk.rows_checked += len(docs) - skipped
             rejected_in_source += skipped
-        chunk.clear()
+        docs.clear()
+        uids.clear()
 
     def check_rows() -> None:
         """Row by row: which documents are lost, rejected, present; the full rules where a row differs."""
         nonlocal rejected_in_source
-        keyed = [(d, None if u is None else uuid_text(d["_id"])) for d, u in chunk]
+        keyed = [(d, None if u is None else uuid_text(d["_id"])) for d, u in zip(docs, uids, strict=True)]
         cur.execute(select_ids, ([u for _, u in keyed if u is not None],))
         rows = {r[0]: r for r in cur.fetchall()}
         for d, u in keyed:
@@ -221,10 +225,11 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLog, rep
         if sample_ids is not None and str(_id) not in sample_ids:
             rejected_in_source += str(_id) in rejected
             continue
-        chunk.append((d, u))
-        if len(chunk) >= CHUNK:
+        docs.append(d)
+        uids.append(u)
+        if len(docs) >= CHUNK:
             flush()
-    if chunk:
+    if docs:
         flush()
     chk.source = count
     chk.fields_checked = chk.rows_checked * len(cols)
@@ -237,7 +242,7 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLog, rep
     return chk
 
 
-def _chunk_proven(cur, select_digest, expect, width: int, chunk: list[tuple[dict, str | None]],
+def _chunk_proven(cur, select_digest, expect, width: int, docs: list[dict], uids: list[str | None],
                   rejected: set[str]) -> int | None:
     """Prove a chunk at once: the target's rows over the chunk's id range are exactly the expected rows
     of its documents that were not rejected. PostgreSQL hashes its rows' text, we hash the expected
@@ -245,29 +250,28 @@ def _chunk_proven(cur, select_digest, expect, width: int, chunk: list[tuple[dict
     documents the error log accounts for as rejected, or None: not proven (documents out of id order,
     a non-ObjectId id, a value left to the full rules, or any difference), for the row-by-row check.
     """
-    if any(u is None for _, u in chunk):
+    if None in uids:
         return None
-    kept = [(d, u) for d, u in chunk if str(d["_id"]) not in rejected] if rejected else chunk
-    if not kept or not all(a[1] < b[1] for a, b in pairwise(kept)):
+    total = len(docs)
+    if rejected:
+        kept = [(d, u) for d, u in zip(docs, uids, strict=True) if str(d["_id"]) not in rejected]
+        docs, uids = [d for d, _ in kept], [u for _, u in kept]
+    if not uids or not all(map(str.__lt__, uids, islice(uids, 1, None))):
         return None
-    rows, nulls = [], 0
     try:
-        for d, u in kept:
-            text, n = expect(d, u)
-            rows.append(text)
-            nulls += n
-        text = ROW_SEP.join(rows)
+        texts, nulls = zip(*map(expect, docs, uids), strict=True)
+        text = ROW_SEP.join(texts)
         data = text.encode("utf-8")
     except (TypeError, UnicodeEncodeError):  # a value left to the full rules, or not valid UTF-8
         return None
     # The separators and NULL marks are exactly the structural ones: no expected value holds either.
-    if text.count(ROW_SEP) != len(rows) * width - 1 or text.count(NULL_MARK) != nulls:
+    if text.count(ROW_SEP) != len(texts) * width - 1 or text.count(NULL_MARK) != sum(nulls):
         return None
-    cur.execute(select_digest, (kept[0][1], kept[-1][1]))
+    cur.execute(select_digest, (uids[0], uids[-1]))
     count, digest = cur.fetchone()
-    if count != len(kept) or digest != hashlib.sha256(data).hexdigest():
+    if count != len(uids) or digest != hashlib.sha256(data).hexdigest():
         return None
-    return len(chunk) - len(kept)
+    return total - len(uids)
 
 
 def _list_extra_rows(cur, table: Table, source, chk: TableCheck, report: dict) -> None:
@@ -331,11 +335,20 @@ def _junction_rows(mapping: Mapping, j, expected: set[bytes]):
     """Job: a junction's rows against the union of both sides' arrays (expected, as 24 ObjectId bytes)."""
     lt, rt = mapping.tables[j.left.references], mapping.tables[j.right.references]
 
+    pair = sql.SQL(_OID_PAIR).format(l=sql.Identifier(j.left.column), r=sql.Identifier(j.right.column))
+
     def run(conn) -> tuple[str, Any]:
         with conn.cursor() as cur:
+            # The common case at once: the rows, sorted, hash as the expected links do.
+            cur.execute(sql.SQL("SELECT count(*), encode(sha256(convert_to(coalesce(string_agg({p}, ',' ORDER BY {p} "
+                                "COLLATE \"C\"), ''), 'UTF8')), 'hex') FROM {j}").format(p=pair, j=sql.Identifier(j.name)))
+            count, digest = cur.fetchone()
+            if count == len(expected) and digest == hashlib.sha256(
+                    ",".join(sorted(p.hex() for p in expected)).encode()).hexdigest():
+                return "junction", (j, {"expectedLinks": count, "actualRows": count, "missing": 0, "extra": 0,
+                                        "droppedDangling": 0}, [])
             # Each row as the hex of its two ObjectIds, or as its UUID texts when this scheme did not make them.
-            cur.execute(sql.SQL("SELECT " + _OID_PAIR + " FROM {j}").format(
-                l=sql.Identifier(j.left.column), r=sql.Identifier(j.right.column), j=sql.Identifier(j.name)))
+            cur.execute(sql.SQL("SELECT {} FROM {}").format(pair, sql.Identifier(j.name)))
             texts = [t for (t,) in cur.fetchall()]
             actual = {bytes.fromhex(t) for t in texts if len(t) == 48}
             foreign = [t for t in texts if len(t) != 48]
@@ -406,33 +419,31 @@ def _merge_types(t: Table, found: list[tuple], report: dict) -> int:
     return errors
 
 
-def _check_database(opts: ValidateOptions, mapping: Mapping, junction_expected: dict[str, set[bytes]],
-                    lists: dict[str, Any]) -> tuple[int, list[dict], dict[str, Any], int, list[str]]:
-    """The checks PostgreSQL answers by itself: orphans per foreign key, junction rows, type ranges, schema;
-    side by side on read-only connections."""
+def _database_jobs(mapping: Mapping) -> list:
+    """The checks PostgreSQL answers by itself: orphans per foreign key, type ranges, the schema."""
     jobs = [_orphans(mapping, fk) for fk in mapping.foreign_keys()]
-    jobs += [_junction_rows(mapping, j, junction_expected.get(j.name, set())) for j in mapping.junctions.values()]
     jobs += [_type_ranges(mapping, t) for t in mapping.tables.values()
              if any(c.type in ("timestamp", "enum") for c in t.columns)]
     jobs.append(lambda conn: ("schema", schema.describe(conn)))
-    orphans, broken, junctions, type_errors, described = 0, [], {}, 0, None
-    results = {}
-    for kind, payload in run_on_connections(lambda: _read_only(opts), jobs, opts.worker_count()):
-        results.setdefault(kind, []).append(payload)
-    # Merged in the mapping's order, whatever order the jobs finished in.
-    by_fk = {fk["name"]: rows for fk, rows in results.get("orphans", [])}
+    return jobs
+
+
+def _merge_database(opts: ValidateOptions, mapping: Mapping, results: dict[str, list],
+                    lists: dict[str, Any]) -> tuple[int, list[dict], dict[str, Any], int, list[str]]:
+    """The database checks' results, in the mapping's order whatever order the jobs finished in."""
+    orphans, broken, junctions, type_errors = 0, [], {}, 0
+    by_fk = {fk["name"]: rows for fk, rows in results["orphans"]}
     for fk in mapping.foreign_keys():
         orphans += _merge_orphans(fk, by_fk[fk["name"]], broken, lists)
-    by_junction = {j.name: (stats, problems) for j, stats, problems in results.get("junction", [])}
+    by_junction = {j.name: (stats, problems) for j, stats, problems in results["junction"]}
     for j in mapping.junctions.values():
         _merge_junction(j, *by_junction[j.name], junctions, lists)
-    by_table = {t.name: found for t, found in results.get("types", [])}
+    by_table = {t.name: found for t, found in results["types"]}
     for t in mapping.tables.values():
         type_errors += _merge_types(t, by_table.get(t.name, []), lists)
-    described = results["schema"][0]
     expected_schema = (json.loads(Path(opts.reference_schema).read_text()) if opts.reference_schema
                        else schema.expected_schema(mapping))
-    return orphans, broken, junctions, type_errors, schema.diff_schemas(expected_schema, described)
+    return orphans, broken, junctions, type_errors, schema.diff_schemas(expected_schema, results["schema"][0])
 
 
 def _read_only(opts: ValidateOptions):
@@ -465,8 +476,10 @@ def _check_table_task(task: tuple) -> tuple[TableCheck, dict[str, Any], dict[str
 
 
 def _check_tables(opts: ValidateOptions, mapping: Mapping, source, rng: random.Random, lists: dict[str, Any],
-                  junction_expected: dict[str, set[bytes]]) -> list[TableCheck]:
-    """Every table's rows and fields, in parallel processes; results merged in mapping order."""
+                  junction_expected: dict[str, set[bytes]], alongside: Callable[[], None]) -> list[TableCheck]:
+    """Every table's rows and fields, in parallel processes, while `alongside` runs in a thread of this
+    one (started once the workers are forked: a fork must not copy a thread's connection mid-use);
+    results merged in mapping order."""
     tasks = []
     for t in mapping.tables.values():
         sample_ids = None
@@ -477,11 +490,14 @@ def _check_tables(opts: ValidateOptions, mapping: Mapping, source, rng: random.R
     workers = opts.worker_count()
     if workers > 1:
         # Biggest tables first keeps every worker busy to the end.
-        order = sorted(range(len(tasks)), key=lambda i: -source.count(mapping.tables[tasks[i][2]].collection))
-        with fork_pool(min(workers, len(tasks))) as pool:
+        order = sorted(range(len(tasks)), key=lambda i: -source.work_hint(mapping.tables[tasks[i][2]].collection))
+        with fork_pool(min(workers, len(tasks))) as pool, ThreadPoolExecutor(1) as thread:
+            beside = thread.submit(alongside)
             done = dict(zip(order, pool.imap(_check_table_task, [tasks[i] for i in order]), strict=True))
+            beside.result()
         results = [done[i] for i in range(len(tasks))]
     else:
+        alongside()
         results = [_check_table_task(task) for task in tasks]
     checks = []
     for check, part, junctions in results:
@@ -504,11 +520,20 @@ def validate(opts: ValidateOptions) -> dict[str, Any]:
     lists: dict[str, Any] = _new_lists()
     rng = random.Random(opts.seed)
     junction_expected: dict[str, set[bytes]] = defaultdict(set)
+    results: dict[str, list] = defaultdict(list)
+
+    def database_checks(jobs: list, workers: int) -> None:
+        for kind, payload in run_on_connections(lambda: _read_only(opts), jobs, workers):
+            results[kind].append(payload)
+
     try:
         pg_connect(opts.pg_uri, "mongo2pg-validate").close()  # fail fast, with one clear line, before forking
-        checks = _check_tables(opts, mapping, source, rng, lists, junction_expected)
-        orphans, broken, junctions, db_type_errors, schema_diffs = _check_database(opts, mapping, junction_expected,
-                                                                                   lists)
+        # The database's own checks need no source: one connection runs them while the tables are checked.
+        checks = _check_tables(opts, mapping, source, rng, lists, junction_expected,
+                               alongside=lambda: database_checks(_database_jobs(mapping), 1))
+        database_checks([_junction_rows(mapping, j, junction_expected.get(j.name, set()))
+                         for j in mapping.junctions.values()], opts.worker_count())
+        orphans, broken, junctions, db_type_errors, schema_diffs = _merge_database(opts, mapping, results, lists)
     finally:
         source.close()
     seconds = time.monotonic() - started

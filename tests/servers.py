@@ -92,6 +92,13 @@ class PgServer:
         conn.close()
         return self.uri(name)
 
+    def drop_db(self, name: str) -> None:
+        conn = psycopg2.connect(self.uri())
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
 
 class MongoServer:
     """The nx-27017 MongoDB wire-protocol server on a free port, data in a temp folder."""

@@ -10,6 +10,7 @@ from collections import Counter
 
 import psycopg2
 import pytest
+from bson import ObjectId
 from psycopg2 import sql
 
 from mongo2pg import dumpfmt
@@ -261,3 +262,37 @@ def test_a_second_migration_on_the_same_target_is_refused_while_one_runs(tmp_pat
     assert "backend pid" in r.stderr
     running.close()  # the other run ends (or dies): the lock goes with its session
     migrate_cli(tmp_path, pg_db, "--dump", str(clean_dump))
+
+
+KEEP_MAPPING = """
+name: keep
+tables:
+  parent:
+    collection: parent
+    columns:
+      - {name: id, source: _id, type: uuid, primary_key: true}
+  child:
+    collection: child
+    columns:
+      - {name: id, source: _id, type: uuid, primary_key: true}
+      - {name: parent, type: uuid, references: parent, on_dangling: keep}
+"""
+
+
+def test_a_reference_kept_dangling_by_policy_keeps_its_value_and_a_not_valid_foreign_key(tmp_path, pg_db):
+    (tmp_path / "keep.yml").write_text(KEEP_MAPPING)
+    writer = dumpfmt.DumpWriter(tmp_path / "dump", "nextcrm")
+    parent, ghost = ObjectId("650000000000000000000001"), ObjectId("6500000000000000000000ff")
+    writer.write_collection("parent", [{"_id": parent}])
+    writer.write_collection("child", [{"_id": ObjectId("660000000000000000000001"), "parent": parent},
+                                      {"_id": ObjectId("660000000000000000000002"), "parent": ghost}])
+    migrate_cli(tmp_path, pg_db, "--dump", str(tmp_path / "dump"), extra=("--mapping", str(tmp_path / "keep.yml")))
+    conn = psycopg2.connect(pg_db)
+    with conn.cursor() as cur:
+        cur.execute("SELECT parent::text FROM child ORDER BY id")
+        assert [r[0] for r in cur.fetchall()] == [uuid_from_objectid(str(parent)), uuid_from_objectid(str(ghost))]
+        cur.execute("SELECT convalidated FROM pg_constraint WHERE conname = 'child_parent_fkey'")
+        assert cur.fetchone() == (False,)  # enforced for new rows, not checked against the kept one
+    conn.close()
+    log = [json.loads(line) for line in (tmp_path / "errors.log").read_text().splitlines()]
+    assert [(r["severity"], r["reason"]) for r in log] == [("fixup", "dangling_reference_kept")]
