@@ -4,9 +4,10 @@ Independent of mongo2pg.transform by design: validation compares PostgreSQL's te
 with what is computed here, never with what the loader produced, so a transform bug cannot
 agree with itself. Two levels:
 
-- compile_expected_row: one row's expected values as PostgreSQL prints them (select_expr), for
-  the common case of each type; equal tuples prove the row. A value it does not settle is
-  marked SLOW, which makes the tuples differ, and the caller compares that row field by field.
+- compile_expected_row: one row's expected values as PostgreSQL prints them, for the common case
+  of each type: as a tuple equal to the row select_expr reads, or as the text chunk_digest_query
+  hashes (validate proves whole chunks by that digest). A value it does not settle is marked SLOW,
+  which makes the tuple differ and the text fail, and the caller goes down to the next level.
 - expected_text / matches: the per-field rules for every case (NULL vs missing, fills, BSON
   types, numbers stored as strings, jsonb as relaxed extended JSON, ...).
 """
@@ -62,16 +63,12 @@ def chunk_digest_query(table: Table) -> sql.Composable:
     joined as compile_expected_row(form="digest") joins the expected ones. A value holding NULL_MARK has
     it doubled, so it can never pass for a NULL; one holding ROW_SEP changes the separator count."""
     sep, null = sql.SQL(f"chr({ord(ROW_SEP)})"), sql.SQL(f"chr({ord(NULL_MARK)})")
-    fields = [_digest_expr(c) for c in table.columns if c.primary_key] + \
-        [_digest_expr(c) for c in table.columns if not c.primary_key]
+    fields = [_digest_expr(table.pk)] + [_digest_expr(c) for c in table.columns if not c.primary_key]
     row = sql.SQL(f" || chr({ord(ROW_SEP)}) || ").join(
         sql.SQL("coalesce(replace({f}, {n}, {n} || {n}), {n})").format(f=f, n=null) for f in fields)
-    return sql.SQL("SELECT count(*), encode(sha256(convert_to(coalesce(string_agg({row}, {sep} ORDER BY id), ''), "
-                   "'UTF8')), 'hex') FROM {t} WHERE id BETWEEN %s AND %s").format(
-        row=row, sep=sep, t=sql.Identifier(table.name))
-
-
-VALIDATION_SESSION = {"jit": "off", "work_mem": "64MB"}
+    return sql.SQL("SELECT count(*), encode(sha256(convert_to(coalesce(string_agg({row}, {sep} ORDER BY {pk}), ''), "
+                   "'UTF8')), 'hex') FROM {t} WHERE {pk} BETWEEN %s AND %s").format(
+        row=row, sep=sep, t=sql.Identifier(table.name), pk=sql.Identifier(table.pk.name))
 
 
 def ms_text(dt: datetime) -> str:

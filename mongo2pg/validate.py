@@ -27,11 +27,10 @@ from bson import ObjectId
 from psycopg2 import sql
 
 from . import schema
-from .connect import pg_connect, run_on_connections
+from .connect import BULK_SESSION, pg_connect, run_on_connections
 from .expect import (
     NULL_MARK,
     ROW_SEP,
-    VALIDATION_SESSION,
     NoValue,
     chunk_digest_query,
     compile_expected_row,
@@ -152,9 +151,9 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLog, rep
     each document holds, into junction_expected."""
     chk = TableCheck(table.name)
     cols = [c for c in table.columns if not c.primary_key]
-    columns = sql.SQL(", ").join([sql.SQL("id::text")] + [select_expr(c) for c in cols])
-    tid = sql.Identifier(table.name)
-    select_ids = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s::uuid[])").format(columns, tid)
+    columns = sql.SQL(", ").join([select_expr(table.pk)] + [select_expr(c) for c in cols])
+    select_ids = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s::uuid[])").format(
+        columns, sql.Identifier(table.name), sql.Identifier(table.pk.name))
     select_digest = chunk_digest_query(table)
     expect, expect_digest = compile_expected_row(table), compile_expected_row(table, "digest")
     rejected = log.rejected.get(table.name, set())
@@ -447,7 +446,7 @@ def _merge_database(opts: ValidateOptions, mapping: Mapping, results: dict[str, 
 
 
 def _read_only(opts: ValidateOptions):
-    conn = pg_connect(opts.pg_uri, "mongo2pg-validate", settings=VALIDATION_SESSION)
+    conn = pg_connect(opts.pg_uri, "mongo2pg-validate", settings=BULK_SESSION)
     conn.set_session(readonly=True)
     return conn
 
