@@ -20,7 +20,7 @@ from bson import DatetimeMS, Decimal128, ObjectId, json_util
 from bson.tz_util import utc as bson_utc
 
 from .dumpfmt import to_extended_json
-from .ids import uuid_text
+from .ids import uuid_hex, uuid_text
 from .mapping import Column, Mapping, Table
 
 NULL = "\\N"
@@ -77,12 +77,6 @@ def _check_text(s: str) -> str:
     return s
 
 
-def copy_uuid(oid: ObjectId) -> str:
-    """The same UUID unhyphenated, as COPY input (PostgreSQL reads both; this one is cheaper to build)."""
-    h = oid.binary.hex()
-    return h[:12] + "80008000" + h[12:]
-
-
 def _as_oid(v: Any) -> ObjectId:
     if type(v) is ObjectId:
         return v
@@ -99,7 +93,7 @@ def _short(v: Any) -> str:
 # ---- converters: value (not None) -> COPY field text ----------------------------------------
 
 def conv_uuid(v: Any) -> str:
-    return copy_uuid(_as_oid(v))
+    return uuid_hex(_as_oid(v))
 
 
 def conv_text(v: Any) -> str:
@@ -226,7 +220,7 @@ def conv_text_array(v: Any) -> str:
 def conv_uuid_array(v: Any) -> str:
     if not isinstance(v, list):
         raise Bad("type_mismatch", f"expected an array of ObjectIds, got {type(v).__name__}")
-    return "{" + ",".join("NULL" if e is None else copy_uuid(_as_oid(e)) for e in v) + "}"
+    return "{" + ",".join("NULL" if e is None else uuid_hex(_as_oid(e)) for e in v) + "}"
 
 
 def conv_integer_array(v: Any) -> str:
@@ -268,7 +262,7 @@ def _fast_expr(col: Column, var: str) -> list[str]:
     conv = f"_conv_{var}"
     if col.type == "uuid":
         return ["if type(v) is ObjectId:", "    h = v.binary.hex()",
-                f"    {var} = h[:12] + '80008000' + h[12:]", f"else: {var} = {conv}(v)"]
+                f"    {var} = h[:12] + '80008000' + h[12:]", f"else: {var} = {conv}(v)"]  # ids.uuid_hex
     if col.type == "text":
         # printable (no NUL, tab, newline, CR or lone surrogate) and no backslash: COPY text as it is
         return [f"{var} = v if type(v) is str and v.isprintable() and '\\\\' not in v else {conv}(v)"]
@@ -382,7 +376,7 @@ class TableTransform:
                 out.rejected += 1
                 continue
             h = _id.binary.hex()
-            own = h[:12] + "80008000" + h[12:]  # the UUID in the unhyphenated form PostgreSQL also reads
+            own = h[:12] + "80008000" + h[12:]  # ids.uuid_hex, inline
             try:
                 line = row(doc, _id, own)
             except (Bad, _Slow):
@@ -421,7 +415,7 @@ class TableTransform:
                 out.fixups += 1
                 continue
             h = e.binary.hex()
-            other = h[:12] + "80008000" + h[12:]
+            other = h[:12] + "80008000" + h[12:]  # ids.uuid_hex, inline
             if other in seen:
                 self.duplicate_links += 1
                 continue

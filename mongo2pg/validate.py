@@ -210,7 +210,7 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLog, rep
         _id = d.get("_id")
         if type(_id) is ObjectId:
             h = _id.binary.hex()
-            u = h[:12] + "80008000" + h[12:]  # the UUID's hex (the digest's form; PostgreSQL reads it too)
+            u = h[:12] + "80008000" + h[12:]  # ids.uuid_hex, inline: the digest's form (PostgreSQL reads it too)
         else:
             u = None
         if links and u is not None:

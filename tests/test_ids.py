@@ -5,7 +5,7 @@ import uuid
 import pytest
 from bson import ObjectId
 
-from mongo2pg.ids import IdFormatError, objectid_from_uuid, uuid_from_objectid
+from mongo2pg.ids import IdFormatError, objectid_from_uuid, uuid_from_objectid, uuid_hex
 
 
 def test_uuid_is_deterministic_reversible_and_rfc9562_v8():
@@ -15,6 +15,7 @@ def test_uuid_is_deterministic_reversible_and_rfc9562_v8():
     assert uuid.UUID(u).version == 8 and uuid.UUID(u).variant == uuid.RFC_4122
     assert uuid_from_objectid(str(oid)) == u == uuid_from_objectid(oid.binary)
     assert objectid_from_uuid(u) == oid
+    assert uuid_hex(oid) == u.replace("-", "") and objectid_from_uuid(uuid_hex(oid)) == oid  # COPY's form
 
 
 def test_uuid_order_equals_objectid_order():

@@ -15,9 +15,10 @@ from bson import Code, Decimal128, Int64, ObjectId
 from test_corpus import MAPPING, _corpus_docs
 
 from mongo2pg import dumpfmt
+from mongo2pg.ids import uuid_hex
 from mongo2pg.mapping import load_mapping, parse_mapping
 from mongo2pg.readers import DumpSource, ResumePoint
-from mongo2pg.transform import Bad, TableTransform, _FieldBad, _Slow, copy_uuid
+from mongo2pg.transform import Bad, TableTransform, _FieldBad, _Slow
 
 AWKWARD = {
     "t": ["", "plain", "tab\there", "new\nline", "cr\r", "back\\slash", "\\N", "é ✓ 🚀", "\u2028", "\x7f", "a\x00b",
@@ -40,7 +41,7 @@ AWKWARD = {
 def _outcome(transform: TableTransform, fn, doc: dict) -> tuple[str, str]:
     _id = doc["_id"]
     try:
-        return "line", fn(doc, _id, copy_uuid(_id))
+        return "line", fn(doc, _id, uuid_hex(_id))
     except _FieldBad as fb:
         return "reject", f"{fb.field}:{fb.bad.reason}"
     except (Bad, _Slow):
