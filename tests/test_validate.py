@@ -117,3 +117,20 @@ def test_a_broken_transform_is_caught(pg, clean_dump, tmp_path, monkeypatch):
     assert report["overallStatus"] == "FAIL" and "fieldMatch" in report["failedLayers"]
     assert any(m["fieldName"] == "__v" for m in report["sampleRecordValidation"]["fieldMismatches"])
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_seeded_sample_checks_that_many_rows_per_table_and_still_counts_every_row(pg, migrated, clean_dump,
+                                                                                    tmp_path):
+    uri, work = migrated
+    opts = dict(pg_uri=uri, dump=str(clean_dump), error_log=str(work / "errors.log"), sample=40, seed=3)
+    report = validate(ValidateOptions(report=str(tmp_path / "r.json"), **opts))
+    assert report["overallStatus"] == "PASS" and report["mode"] == "sample of 40 per table (seed 3)"
+    per_table = {d["tableName"]: d for d in report["detailedResults"]}
+    assert all(d["sampleValidation"]["sampleSize"] == min(40, d["rowCount"]["mongoCount"]) for d in per_table.values())
+    assert report["rowsChecked"] < report["summary"]["totalRecords"]
+    # a row lost outside the sample is still found: counts cover every row
+    lost = pg.create_db("t_val_sample_lost", template="t_validate_base")
+    _one(lost, 'DELETE FROM "tasksComments" WHERE id = (SELECT id FROM "tasksComments" ORDER BY id DESC LIMIT 1) '
+               'RETURNING id::text')
+    report = validate(ValidateOptions(report=str(tmp_path / "r2.json"), **{**opts, "pg_uri": lost}))
+    assert report["overallStatus"] == "FAIL" and "rowCount" in report["failedLayers"]
