@@ -220,7 +220,8 @@ _FAST = {
     "uuid": ["if v is None: {e} = None",
              "elif type(v) is ObjectId:",
              "    h = v.binary.hex()",
-             "    {e} = " + "{uuid}"],
+             "    {e} = " + "{uuid}",
+             "else: {e} = SLOW"],
     "integer": ["{e} = None if v is None else str(v) if type(v) is int else SLOW"],
     "bigint": ["{e} = None if v is None else str(v) if type(v) is int else SLOW"],
     "double": ["{e} = None if v is None else repr(v) if type(v) is float else SLOW"],
@@ -267,8 +268,6 @@ def compile_expected_row(table: Table, form: str = "row") -> Callable[[dict[str,
             continue
         body.append(f"    v = v{i}")
         body += ["    " + line.format(e=f"e{i}", uuid=_UUID_FORMS[form]) for line in _FAST[c.type]]
-        if c.type == "uuid":
-            body.append(f"    else: e{i} = SLOW")
         names.append(f"e{i}")
     if form == "row":
         body.append(f"    return (own, {', '.join(names)}{',' if len(names) == 1 else ''})")
