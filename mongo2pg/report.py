@@ -85,7 +85,8 @@ def markdown(data: dict[str, Any]) -> str:
                 f"- Reconciled (source = loaded + rejected, every table): {t['reconciled']}", "",
                 "| table | source | loaded | rejected | seconds | records/s |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
         out += [f"| {r['table']} | {r['source']} | {r['loaded']} | {r['rejected']} | {r['seconds']} | "
-                f"{r['records_per_second']} |" for r in mig["tables"]] + [""]
+                f"{r['records_per_second'] if r['records_per_second'] is not None else '-'} |"
+                for r in mig["tables"]] + [""]
     val = data["validation"]
     if val:
         s = val["summary"]
@@ -192,8 +193,9 @@ def html_page(data: dict[str, Any], md: str) -> str:
     if mig:
         tables = sorted(mig["tables"], key=lambda r: -r["source"])
         charts.append(_bars("Records per table", [(r["table"], r["source"]) for r in tables], "records"))
-        charts.append(_bars("Throughput per table", [(r["table"], r["records_per_second"]) for r in tables],
-                            "rec/s", "#4a9d5b"))
+        # A table with no documents has no throughput to draw.
+        charts.append(_bars("Throughput per table", [(r["table"], r["records_per_second"]) for r in tables
+                                                     if r["records_per_second"] is not None], "rec/s", "#4a9d5b"))
     val = data["validation"]
     if val:
         boxes = "".join(

@@ -85,6 +85,11 @@ def test_final_report_is_written_from_the_artifacts_and_renders_offline(pg_db, c
     snap = monitor.snapshot(pg_db, health_url)
     monitor.append_history(art / "monitoring" / "monitoring-history.jsonl", snap, [])
 
+    # A table with no documents (or loaded within a millisecond) has no rate: the report still renders.
+    summary = json.loads((art / "migration-summary.json").read_text())
+    summary["tables"][0].update(seconds=0.0, records_per_second=None)
+    (art / "migration-summary.json").write_text(json.dumps(summary))
+
     assert cli(["report", "--artifacts", str(art)]) == 0
     md = (art / "final-report.md").read_text()
     page = (art / "final-report.html").read_text()
