@@ -280,8 +280,10 @@ def _fast_expr(col: Column, var: str) -> list[str]:
     return [f"{var} = {conv}(v)"]
 
 
-def compile_row(mapping: Mapping, table: Table) -> Callable[[dict[str, Any], ObjectId, str], str]:
-    """Build `row(doc, _id, own) -> COPY line` for the table's non-key columns, once.
+def compile_row(mapping: Mapping, plan: list[tuple[str, Callable[[Any], str], Column, str | None]]
+                ) -> Callable[[dict[str, Any], ObjectId, str], str]:
+    """Build `row(doc, _id, own) -> COPY line` from a table's plan (TableTransform._plan: source field,
+    converter, column, fill text for each non-key column), once.
 
     Semantics are those of TableTransform.convert_slow (tests compare both on every kind of value); a case
     it does not settle inline raises Bad or _Slow, and the caller reruns the generic loop for the message.
@@ -290,19 +292,17 @@ def compile_row(mapping: Mapping, table: Table) -> Callable[[dict[str, Any], Obj
                                  "timestamp_text": timestamp_text, "NULL": NULL}
     body = ["def row(doc, _id, own):", "    g = doc.get"]
     names = []
-    for i, c in enumerate(table.columns):
-        if c.primary_key:
-            continue
+    for i, (src, conv, c, fill_text) in enumerate(plan):
         var = f"f{i}"
         names.append(var)
-        namespace[f"_conv_{var}"] = converter_for(c, mapping)
+        namespace[f"_conv_{var}"] = conv
         if c.type == "enum":
             namespace[f"_enum_{var}"] = {v: copy_escape(v) for v in mapping.enums[c.enum]}
-        body.append(f"    v = g({c.source!r})")
+        body.append(f"    v = g({src!r})")
         if not c.not_null:
             body.append(f"    if v is None: {var} = NULL")
-        elif c.fill is not None and c.fill != "objectid_time":
-            namespace[f"_fill_{var}"] = converter_for(c, mapping)(c.fill)
+        elif fill_text is not None:
+            namespace[f"_fill_{var}"] = fill_text
             body.append(f"    if v is None: {var} = _fill_{var}")
         elif c.fill == "objectid_time":
             body.append(f"    if v is None: {var} = timestamp_text(_id.generation_time)")
@@ -329,7 +329,7 @@ class TableTransform:
             if c.not_null and c.fill is not None and c.fill != "objectid_time":
                 fill_text = converter_for(c, mapping)(c.fill)
             self._plan.append((c.source, converter_for(c, mapping), c, fill_text))
-        self._row = compile_row(mapping, table)
+        self._row = compile_row(mapping, self._plan)
         self._junctions = []
         for j, s in mapping.junction_sources(table.collection):
             own_is_left = s.holds == "right"
