@@ -34,9 +34,15 @@ options:
     type: str
     default: nextcrm
   batch_size:
-    description: Documents per COPY transaction.
+    description: Documents per COPY transaction, at most.
     type: int
     default: 5000
+  batch_bytes:
+    description:
+      - BSON bytes per COPY transaction, at most (a batch holds one document at least), so that memory
+        follows this bound rather than the documents' size.
+    type: int
+    default: 16777216
   workers:
     description: Parallel table loaders; 0 sizes it to the machine.
     type: int
@@ -66,6 +72,14 @@ options:
     description: Stop (checkpointed) when a table rejects more than this fraction of its records.
     type: float
     default: 0.05
+  min_free_disk:
+    description: Stop (checkpointed) when the target's data directory has less than this fraction free.
+    type: float
+    default: 0.1
+  retry_seconds:
+    description: Keep retrying a lost connection to either side this long before failing.
+    type: float
+    default: 300.0
 requirements: [mongo2pg (this repository's engine), psycopg2, pymongo]
 author: mongo2pg maintainers
 """
@@ -113,6 +127,7 @@ def main() -> None:
         argument_spec={
             **CONNECTION_ARGS,
             "batch_size": {"type": "int", "default": 5000},
+            "batch_bytes": {"type": "int", "default": 16 << 20},
             "workers": {"type": "int", "default": 0},
             "split_documents": {"type": "int", "default": 100_000},
             "error_log": {"type": "path", "default": "migration-errors.log"},
@@ -120,21 +135,18 @@ def main() -> None:
             "progress_file": {"type": "path"},
             "fresh": {"type": "bool", "default": False},
             "max_error_rate": {"type": "float", "default": 0.05},
+            "min_free_disk": {"type": "float", "default": 0.10},
+            "retry_seconds": {"type": "float", "default": 300.0},
         },
         **SOURCE_CONSTRAINTS,
         supports_check_mode=True,
     )
-    errors, migrate, redact = import_engine(module, "errors", "migrate", "redact")
-    p = module.params
-    opts = migrate.Options(pg_uri=p["pg_uri"], mongo_uri=p["mongo_uri"], dump=p["dump"], db=p["db"],
-                           mapping=p["mapping"], batch_size=p["batch_size"], workers=p["workers"],
-                           error_log=p["error_log"], checkpoint_file=p["checkpoint_file"],
-                           progress_file=p["progress_file"], fresh=p["fresh"], max_error_rate=p["max_error_rate"],
-                           split_documents=p["split_documents"])
+    errors, migration, redact = import_engine(module, "errors", "migration", "redact")
+    opts = migration.Options.from_values(module.params)
     try:
         if module.check_mode:
-            module.exit_json(changed=False, plan=migrate.plan(opts))
-        summary = migrate.run(opts).to_json()
+            module.exit_json(changed=False, plan=migration.plan(opts))
+        summary = migration.run(opts).to_json()
     except errors.Mongo2PgError as exc:
         module.fail_json(msg=redact.redact_text(str(exc)), exit_code=exc.exit_code)
         return

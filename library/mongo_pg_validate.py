@@ -23,8 +23,11 @@ options:
   report: {description: Path of the JSON report (the .md summary goes beside it)., type: path, default: migration-validation-report.json}
   error_log: {description: The migration's reject log, used to account for rejected records., type: path, default: migration-errors.log}
   sample: {description: Check a seeded random sample of this many rows per table (0 = every row)., type: int, default: 0}
+  seed: {description: Seed of the sample's random choice., type: int, default: 1}
   min_match: {description: Minimum field match percentage., type: float, default: 99.0}
   strict: {description: Zero unexplained mismatches required., type: bool, default: true}
+  reference_schema: {description: Schema JSON the target must equal (default from the mapping)., type: path}
+  workers: {description: Tables checked in parallel worker processes (0 = one per CPU at most 4)., type: int, default: 0}
 author: mongo2pg maintainers
 """
 
@@ -61,19 +64,19 @@ def main() -> None:
             "report": {"type": "path", "default": "migration-validation-report.json"},
             "error_log": {"type": "path", "default": "migration-errors.log"},
             "sample": {"type": "int", "default": 0},
+            "seed": {"type": "int", "default": 1},
             "min_match": {"type": "float", "default": 99.0},
             "strict": {"type": "bool", "default": True},
+            "reference_schema": {"type": "path"},
+            "workers": {"type": "int", "default": 0},
         },
         **SOURCE_CONSTRAINTS,
         supports_check_mode=True,
     )
-    errors, redact, validation = import_engine(module, "errors", "redact", "validate")
+    errors, redact, validation = import_engine(module, "errors", "redact", "validation")
     p = module.params
     try:
-        report = validation.validate(validation.ValidateOptions(
-            pg_uri=p["pg_uri"], mongo_uri=p["mongo_uri"], dump=p["dump"], db=p["db"], mapping=p["mapping"],
-            report=p["report"], error_log=p["error_log"], sample=p["sample"], min_match=p["min_match"],
-            strict=p["strict"]))
+        report = validation.validate(validation.ValidateOptions.from_values(p))
     except errors.Mongo2PgError as exc:
         module.fail_json(msg=redact.redact_text(str(exc)), exit_code=exc.exit_code)
         return

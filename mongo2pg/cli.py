@@ -49,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     _source_args(m)
     _pg_arg(m)
     _mapping_arg(m)
-    m.add_argument("--batch-size", type=int, default=5000, help="documents per COPY transaction (default: 5000)")
+    m.add_argument("--batch-size", type=int, default=5000,
+                   help="documents per COPY transaction, at most (default: %(default)s)")
+    m.add_argument("--batch-bytes", type=int, default=16 << 20, metavar="BYTES",
+                   help="BSON bytes per COPY transaction, at most; a batch holds one document at least "
+                        "(default: %(default)s = 16 MiB)")
     m.add_argument("--workers", type=int, default=0, help="parallel table loaders (default: sized to the machine)")
     m.add_argument("--split-documents", type=int, default=100_000, metavar="N",
                    help="with --dump: a collection of at least 2N documents loads as ranges of at least N, one per "
@@ -61,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--summary-file", help="write the final summary as JSON here")
     m.add_argument("--fresh", action="store_true", help="start over: empty the target tables and the checkpoint")
     m.add_argument("--max-error-rate", type=float, default=0.05, help="stop when a table rejects more (default: 0.05)")
-    m.add_argument("--retry-seconds", type=float, default=300, help="keep retrying lost connections this long")
+    m.add_argument("--retry-seconds", type=float, default=300.0,
+                   help="keep retrying lost connections this long (default: %(default)s)")
+    m.add_argument("--min-free-disk", type=float, default=0.10,
+                   help="stop (checkpointed) when the target's disk has less free (default: %(default)s)")
     m.add_argument("--no-finalize", action="store_true", help="leave indexes and foreign keys for `schema finalize`")
     m.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
 
@@ -217,27 +224,20 @@ def _need(args, *names: str) -> None:
 
 
 def cmd_migrate(args) -> int:
-    from .migrate import Options, run
+    from .files import write_private
+    from .migration import Options, run
 
     _need(args, "pg-uri")
-    opts = Options(pg_uri=args.pg_uri, mongo_uri=args.mongo_uri, dump=args.dump, db=args.db, mapping=args.mapping,
-                   batch_size=args.batch_size, workers=args.workers, error_log=args.error_log,
-                   checkpoint_file=args.checkpoint_file, progress_file=args.progress_file, fresh=args.fresh,
-                   max_error_rate=args.max_error_rate, retry_seconds=args.retry_seconds,
-                   finalize=not args.no_finalize, split_documents=args.split_documents)
+    opts = Options.from_values({**vars(args), "finalize": not args.no_finalize})
     summary = run(opts, render=None if args.quiet else ConsoleProgress())
     _print_summary(summary)
     if args.summary_file:
-        from pathlib import Path
-
-        from .migrate import _private_write
-
-        _private_write(Path(args.summary_file), json.dumps(summary.to_json(), indent=1))
+        write_private(args.summary_file, json.dumps(summary.to_json(), indent=1))
     return 0 if summary.status == "complete" else 1
 
 
 def cmd_plan(args) -> int:
-    from .migrate import Options, plan
+    from .migration import Options, plan
 
     print(json.dumps(plan(Options(pg_uri="", mongo_uri=args.mongo_uri, dump=args.dump, db=args.db,
                                   mapping=args.mapping)), indent=1))
@@ -245,7 +245,7 @@ def cmd_plan(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .migrate import status
+    from .migration import status
 
     _need(args, "pg-uri")
     print(json.dumps(status(args.pg_uri), indent=1, default=str))
@@ -265,7 +265,10 @@ def cmd_schema(args) -> int:
     conn = pg_connect(args.pg_uri)
     try:
         if args.action == "apply":
+            from .migration.state import create_state
+
             n = schema.apply(conn, mapping)
+            create_state(conn, mapping)  # the migration's own schema, so that the same user owns both
             print(f"schema apply: {len(mapping.tables)} tables, {len(mapping.junctions)} junctions, "
                   f"{len(mapping.enums)} enums ensured ({n} statements, each IF NOT EXISTS)")
         elif args.action == "finalize":
@@ -325,15 +328,10 @@ def cmd_sample_data(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .validate import ValidateOptions, validate
+    from .validation import ValidateOptions, markdown_summary, validate
 
     _need(args, "pg-uri")
-    report = validate(ValidateOptions(pg_uri=args.pg_uri, mongo_uri=args.mongo_uri, dump=args.dump, db=args.db,
-                                      mapping=args.mapping, report=args.report, error_log=args.error_log,
-                                      sample=args.sample, seed=args.seed, min_match=args.min_match,
-                                      strict=not args.lenient, reference_schema=args.reference_schema,
-                                      workers=args.workers))
-    from .validate import markdown_summary
+    report = validate(ValidateOptions.from_values({**vars(args), "strict": not args.lenient}))
 
     print("\n".join(markdown_summary(report).splitlines()[:9]))
     print(f"Report: {args.report} (and {args.report.rsplit('.', 1)[0]}.md)")

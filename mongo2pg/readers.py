@@ -13,12 +13,17 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Protocol
 
+import bson
 from bson import ObjectId
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 
 from . import dumpfmt
 from .connect import mongo_client
 from .errors import ConfigError
 from .redact import redact_uri
+
+RAW = CodecOptions(document_class=RawBSONDocument)
 
 
 @dataclass(frozen=True)
@@ -34,8 +39,8 @@ class Source(Protocol):
 
     def count(self, collection: str) -> int: ...
 
-    def batches(self, collection: str, resume: ResumePoint, size: int,
-                stop: int | None = None) -> Iterator[list[dict[str, Any]]]: ...
+    def batches(self, collection: str, resume: ResumePoint, size: int, stop: int | None = None,
+                max_bytes: int | None = None) -> Iterator[list[dict[str, Any]]]: ...
 
     def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]: ...
 
@@ -54,15 +59,33 @@ def tune_gc_for_documents() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def _chunks(it, size: int) -> Iterator[list[dict[str, Any]]]:
+def _chunks(sized: Iterator[tuple[dict[str, Any], int]], size: int,
+            max_bytes: int | None) -> Iterator[list[dict[str, Any]]]:
+    """Batches of at most `size` documents and (past the first document) at most `max_bytes` of BSON:
+    the memory of a batch follows the bound, not the documents' size."""
+    limit = max_bytes if max_bytes and max_bytes > 0 else 1 << 62
     batch: list[dict[str, Any]] = []
-    for doc in it:
+    held = 0
+    for doc, n in sized:
+        if batch and held + n > limit:
+            yield batch
+            batch, held = [], 0
         batch.append(doc)
+        held += n
         if len(batch) >= size:
             yield batch
-            batch = []
+            batch, held = [], 0
     if batch:
         yield batch
+
+
+def _decoded(raw_docs) -> Iterator[tuple[dict[str, Any], int]]:
+    """(document, BSON size) from raw documents; pymongo hands a raw document's bytes as a memoryview
+    for some replies, which bson.decode takes as it is."""
+    decode = bson.decode
+    for raw in raw_docs:
+        data = raw.raw
+        yield decode(data, dumpfmt.CODEC), len(data)
 
 
 class DumpSource:
@@ -82,15 +105,15 @@ class DumpSource:
             self._counts[collection] = dumpfmt.count_documents(self._colls[collection])
         return self._counts[collection]
 
-    def batches(self, collection: str, resume: ResumePoint, size: int,
-                stop: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    def batches(self, collection: str, resume: ResumePoint, size: int, stop: int | None = None,
+                max_bytes: int | None = None) -> Iterator[list[dict[str, Any]]]:
         """From document ordinal resume.position up to `stop` (exclusive; None: the end)."""
         if collection not in self._colls:
             return iter(())
-        docs = dumpfmt.iter_documents(self._colls[collection], resume.position)
+        docs = dumpfmt.iter_sized(self._colls[collection], resume.position)
         if stop is not None:
             docs = islice(docs, max(0, stop - resume.position))
-        return _chunks(docs, size)
+        return _chunks(docs, size, max_bytes)
 
     def iter_all(self, collection: str) -> Iterator[dict[str, Any]]:
         if collection not in self._colls:
@@ -138,8 +161,8 @@ class MongoSource:
     def count(self, collection: str) -> int:
         return self.db[collection].count_documents({}) if collection in self._names else 0
 
-    def batches(self, collection: str, resume: ResumePoint, size: int,
-                stop: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    def batches(self, collection: str, resume: ResumePoint, size: int, stop: int | None = None,
+                max_bytes: int | None = None) -> Iterator[list[dict[str, Any]]]:
         if stop is not None:
             raise ValueError("a live collection is read whole, in _id order (ordinal ranges are for dumps)")
         if collection not in self._names:
@@ -147,8 +170,9 @@ class MongoSource:
         query: dict[str, Any] = {}
         if resume.last_id:
             query = {"_id": {"$gt": ObjectId(resume.last_id)}}
-        cursor = self.db[collection].find(query, sort=[("_id", 1)], batch_size=size)
-        return _chunks(cursor, size)
+        cursor = self.db.get_collection(collection, codec_options=RAW).find(query, sort=[("_id", 1)],
+                                                                             batch_size=size)
+        return _chunks(_decoded(cursor), size, max_bytes)
 
     def iter_all(self, collection: str) -> Iterator[dict[str, Any]]:
         if collection not in self._names:

@@ -7,7 +7,6 @@ rerun. Every identifier goes through psycopg2.sql.Identifier.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
@@ -17,7 +16,6 @@ from .connect import run_on_connections
 from .errors import ConfigError
 from .mapping import Column, Mapping
 
-STATE_SCHEMA = "mongo2pg"
 PG_TYPES = {"uuid": "UUID", "text": "TEXT", "integer": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE PRECISION",
             "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)", "jsonb": "JSONB", "text[]": "TEXT[]",
             "uuid[]": "UUID[]", "integer[]": "INTEGER[]"}
@@ -32,35 +30,6 @@ def column_type(col: Column) -> sql.Composable:
 def reference_type(col: Column) -> str:
     """The type as the reference schema file spells it (enums in double quotes)."""
     return f'"{col.enum}"' if col.type == "enum" else PG_TYPES[col.type]
-
-
-def state_ddl() -> list[sql.Composable]:
-    s = sql.Identifier(STATE_SCHEMA)
-    return [
-        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s),
-        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.run (
-            key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now())""").format(s),
-        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.checkpoint (
-            step TEXT PRIMARY KEY, position BIGINT NOT NULL DEFAULT 0, last_id TEXT,
-            loaded BIGINT NOT NULL DEFAULT 0, rejected BIGINT NOT NULL DEFAULT 0, fixups BIGINT NOT NULL DEFAULT 0,
-            done BOOLEAN NOT NULL DEFAULT false, seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
-            updated_at TIMESTAMPTZ NOT NULL DEFAULT now())""").format(s),
-        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.rejects (
-            seq BIGSERIAL PRIMARY KEY, severity TEXT NOT NULL, tbl TEXT NOT NULL, source_id TEXT, uuid TEXT,
-            reason TEXT NOT NULL, field TEXT, message TEXT NOT NULL, document TEXT,
-            logged_at TIMESTAMPTZ NOT NULL DEFAULT now())""").format(s),
-        # One partition per junction (link_stage_partitions): building a junction reads only its own links.
-        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.link_stage (
-            junction TEXT NOT NULL, left_id UUID NOT NULL, right_id UUID NOT NULL,
-            source_collection TEXT NOT NULL, source_field TEXT NOT NULL) PARTITION BY LIST (junction)""").format(s),
-    ]
-
-
-def link_stage_partitions(mapping: Mapping) -> list[sql.Composable]:
-    """A partition of the link stage per junction, named by a digest of the junction's name (any length)."""
-    return [sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} PARTITION OF {}.link_stage FOR VALUES IN ({})").format(
-        sql.Identifier(STATE_SCHEMA), sql.Identifier("link_stage_" + hashlib.sha256(name.encode()).hexdigest()[:16]),
-        sql.Identifier(STATE_SCHEMA), sql.Literal(name)) for name in mapping.junctions]
 
 
 def apply_statements(mapping: Mapping, existing_enums: set[str]) -> list[sql.Composable]:
@@ -96,9 +65,9 @@ def existing_enums(cur) -> set[str]:
 
 
 def apply(conn, mapping: Mapping) -> int:
-    """Create the state schema, enums, tables and primary keys. Returns statements run."""
+    """Create the enums, tables and primary keys. Returns statements run."""
     with conn.cursor() as cur:
-        stmts = state_ddl() + link_stage_partitions(mapping) + apply_statements(mapping, existing_enums(cur))
+        stmts = apply_statements(mapping, existing_enums(cur))
         for s in stmts:
             cur.execute(s)
     conn.commit()

@@ -21,6 +21,7 @@ from bson.tz_util import utc as bson_utc
 
 from .dumpfmt import to_extended_json
 from .ids import uuid_hex, uuid_text
+from .issues import FIXUP, REJECT, Issue
 from .mapping import Column, Mapping, Table
 
 NULL = "\\N"
@@ -41,22 +42,12 @@ class Bad(Exception):
 
 
 @dataclass
-class Issue:
-    severity: str  # "reject" (record not loaded) or "fixup" (loaded, something changed or dropped)
-    table: str
-    source_id: str | None
-    uuid: str | None
-    reason: str
-    field: str | None
-    message: str
-    document: str | None = None
-
-
-@dataclass
 class BatchResult:
     lines: list[str] = field(default_factory=list)
     docs: list[dict[str, Any]] = field(default_factory=list)  # aligned with lines (for late rejects)
-    stage: list[str] = field(default_factory=list)
+    uuids: list[str] = field(default_factory=list)  # aligned with lines: each row's id, as its line holds it
+    stage: list[str] = field(default_factory=list)  # link stage lines
+    links: list[tuple[str, str]] = field(default_factory=list)  # aligned with stage: (left id, right id)
     issues: list[Issue] = field(default_factory=list)
     rejected: int = 0
     fixups: int = 0
@@ -364,13 +355,13 @@ class TableTransform:
         out = BatchResult()
         tname = self.table.name
         row = self._row
-        lines, kept = out.lines, out.docs
+        lines, kept, uuids = out.lines, out.docs, out.uuids
         known = self.known
         for doc in docs:
             _id = doc.get("_id")
             if type(_id) is not ObjectId:
                 # the id as an operator searches for it (and as validation accounts for it): str(), not repr()
-                out.issues.append(Issue("reject", tname, str(_id), None, "bad_id",
+                out.issues.append(Issue(REJECT, tname, str(_id), None, "bad_id",
                                         "_id", f"_id is {type(_id).__name__}, not an ObjectId: no UUID can be derived",
                                         to_extended_json(doc)))
                 out.rejected += 1
@@ -383,13 +374,14 @@ class TableTransform:
                 try:
                     line = self.convert_slow(doc, _id, own)
                 except _FieldBad as fb:
-                    out.issues.append(Issue("reject", tname, str(_id), uuid_text(_id), fb.bad.reason, fb.field,
+                    out.issues.append(Issue(REJECT, tname, str(_id), uuid_text(_id), fb.bad.reason, fb.field,
                                             fb.bad.message,
                                             to_extended_json(doc)))
                     out.rejected += 1
                     continue
             lines.append(line)
             kept.append(doc)
+            uuids.append(own)
             if not known.issuperset(doc):
                 self.unknown_fields.update(doc.keys() - known)
             for jname, fname, own_is_left in self._junctions:
@@ -402,7 +394,7 @@ class TableTransform:
                      own_is_left: bool, arr: Any) -> None:
         tname = self.table.name
         if not isinstance(arr, list):
-            out.issues.append(Issue("fixup", tname, str(_id), uuid_text(_id), "junction_bad_value", fname,
+            out.issues.append(Issue(FIXUP, tname, str(_id), uuid_text(_id), "junction_bad_value", fname,
                                     f"{fname} is {type(arr).__name__}, not an array: no links taken from it"))
             out.fixups += 1
             return
@@ -410,7 +402,7 @@ class TableTransform:
         tail = f"\t{copy_escape(self.table.collection)}\t{fname}\n"
         for e in arr:
             if type(e) is not ObjectId:
-                out.issues.append(Issue("fixup", tname, str(_id), uuid_text(_id), "junction_bad_id", fname,
+                out.issues.append(Issue(FIXUP, tname, str(_id), uuid_text(_id), "junction_bad_id", fname,
                                         f"array element {_short(e)} is not an ObjectId: link dropped"))
                 out.fixups += 1
                 continue
@@ -420,7 +412,9 @@ class TableTransform:
                 self.duplicate_links += 1
                 continue
             seen.add(other)
-            out.stage.append(f"{jname}\t{own}\t{other}{tail}" if own_is_left else f"{jname}\t{other}\t{own}{tail}")
+            left, right = (own, other) if own_is_left else (other, own)
+            out.stage.append(f"{jname}\t{left}\t{right}{tail}")
+            out.links.append((left, right))
 
 
 class _FieldBad(Exception):

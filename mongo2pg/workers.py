@@ -29,3 +29,9 @@ def _die_with_parent(parent: int) -> None:
 def fork_pool(processes: int):
     """A multiprocessing pool of `processes` forked workers that die with this process."""
     return mp.get_context("fork").Pool(processes, initializer=_die_with_parent, initargs=(os.getpid(),))
+
+
+def worker_count(requested: int) -> int:
+    """Worker processes for a run: `requested`, or with 0 (or less) one per CPU, at most 4 (past that the
+    target's own cores, not ours, are the limit on these loads)."""
+    return requested if requested > 0 else max(1, min(4, os.cpu_count() or 1))

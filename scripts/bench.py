@@ -28,7 +28,7 @@ from servers import PgServer  # noqa: E402
 from mongo2pg import schema  # noqa: E402
 from mongo2pg.connect import BULK_SESSION, pg_connect  # noqa: E402
 from mongo2pg.mapping import load_mapping  # noqa: E402
-from mongo2pg.migrate import Options  # noqa: E402
+from mongo2pg.migration import Options  # noqa: E402
 
 # Runs a command and prints the peak RSS (KiB) of the largest process under it: every run is
 # measured in a process of its own, so one run's peak cannot show in the next one's figure.

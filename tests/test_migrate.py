@@ -18,7 +18,7 @@ from mongo2pg.connect import mongo_client
 from mongo2pg.ids import uuid_from_objectid
 from mongo2pg.mapping import load_mapping
 from mongo2pg.sample_data import write_dump, write_live
-from mongo2pg.validate import ValidateOptions, validate
+from mongo2pg.validation import ValidateOptions, validate
 
 MAPPING = load_mapping("nextcrm")
 

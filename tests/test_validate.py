@@ -7,7 +7,7 @@ import sys
 import psycopg2
 import pytest
 
-from mongo2pg.validate import ValidateOptions, validate
+from mongo2pg.validation import ValidateOptions, validate
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ CORRUPTIONS = {
     "changed jsonb": ('UPDATE "Invoices" SET invoice_items = \'{"tampered": true}\' WHERE id = (SELECT id FROM '
                       '"Invoices" WHERE invoice_items IS NOT NULL ORDER BY id LIMIT 1) RETURNING id::text', "dataTypes", "invoice_items"),
     "dropped index": ('DROP INDEX "crm_Accounts_status_idx"; SELECT \'x\'', "schema", None),
-    # Aimed at the chunk digest (validate._chunk_proven): its NULL mark and separator as values.
+    # Aimed at the chunk digest (validation.rows._chunk_proven): its NULL mark and separator as values.
     "NULL replaced by the digest NULL mark": (
         'UPDATE "crm_Accounts" SET website = chr(30) WHERE id = (SELECT id FROM "crm_Accounts" WHERE website IS NULL '
         'ORDER BY id LIMIT 1) RETURNING id::text', "fieldMatch", "website"),
@@ -101,7 +101,7 @@ def test_clean_migration_passes_and_cli_exit_codes(migrated, clean_dump, tmp_pat
 def test_a_broken_transform_is_caught(pg, clean_dump, tmp_path, monkeypatch):
     """Validation does not reuse the transform: inject a bug into it and the migration's output fails."""
     import mongo2pg.transform as transform
-    from mongo2pg.migrate import Options, run
+    from mongo2pg.migration import Options, run
 
     # Off by one in integers, in both paths: the compiled row's inline case and the generic converter.
     original, original_fast = transform.conv_integer, transform._fast_expr

@@ -24,8 +24,8 @@ from typing import Any
 from bson import DatetimeMS, Decimal128, ObjectId, json_util
 from psycopg2 import sql
 
-from .ids import IdFormatError, objectid_from_uuid
-from .mapping import Column, Table
+from ..ids import IdFormatError, objectid_from_uuid
+from ..mapping import Column, Table
 
 _INT_TEXT = re.compile(r"^[+-]?\d+$")
 _RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED, tz_aware=True)

@@ -1,0 +1,83 @@
+"""COPY into the target: one transaction per batch holds the rows, the junction links staged from
+them, the rejects, and the checkpoint. A kill at any moment loses at most the uncommitted batch,
+which the rerun reads again from the committed position.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import psycopg2
+from psycopg2 import sql
+
+from ..dumpfmt import to_extended_json
+from ..ids import uuid_text
+from ..issues import REJECT, Issue
+from ..transform import BatchResult
+from .state import STATE, Checkpoint, insert_issues, write_checkpoint
+
+
+def _copy(cur, stmt: sql.Composable, lines: list[str]) -> None:
+    cur.copy_expert(stmt, io.StringIO("".join(lines)), size=1 << 20)
+
+
+def copy_rows(cur, table: str, columns: list[str], lines: list[str]) -> list[tuple[int, str]]:
+    """COPY the lines; on a data error find the offending lines by bisection under savepoints.
+
+    Returns (index, PostgreSQL's message) for each line PostgreSQL refused; the rest are loaded.
+    """
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table),
+                                                      sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+    refused: list[tuple[int, str]] = []
+
+    def attempt(lo: int, hi: int) -> None:
+        cur.execute("SAVEPOINT m2p_copy")
+        try:
+            _copy(cur, stmt, lines[lo:hi])
+            cur.execute("RELEASE SAVEPOINT m2p_copy")
+        except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.InternalError,
+                psycopg2.ProgrammingError) as exc:
+            cur.execute("ROLLBACK TO SAVEPOINT m2p_copy")
+            cur.execute("RELEASE SAVEPOINT m2p_copy")
+            if hi - lo == 1:
+                refused.append((lo, (exc.pgerror or str(exc)).strip().splitlines()[0]))
+                return
+            mid = (lo + hi) // 2
+            attempt(lo, mid)
+            attempt(mid, hi)
+
+    if lines:
+        attempt(0, len(lines))
+    return refused
+
+
+def commit_batch(conn, table: str, columns: list[str], result: BatchResult, cp: Checkpoint,
+                 consumed: int, last_id: str | None, started: float) -> list[Issue]:
+    """Load one batch and advance the checkpoint, atomically. Returns every issue recorded."""
+    issues = list(result.issues)
+    stage = result.stage
+    with conn.cursor() as cur:
+        refused = copy_rows(cur, table, columns, result.lines)
+        if refused:
+            for idx, message in refused:
+                doc = result.docs[idx]
+                issues.append(Issue(REJECT, table, str(doc["_id"]), uuid_text(doc["_id"]), "pg_rejected", None,
+                                    f"PostgreSQL refused the row: {message}", to_extended_json(doc)))
+            # Links staged from (or to) a refused record would dangle: drop them with it.
+            gone = {result.uuids[i] for i, _ in refused}
+            stage = [line for line, (left, right) in zip(stage, result.links, strict=True)
+                     if left not in gone and right not in gone]
+        if stage:
+            _copy(cur, sql.SQL("COPY {}.link_stage (junction, left_id, right_id, source_collection, source_field) "
+                               "FROM STDIN").format(STATE), stage)
+        insert_issues(cur, issues)
+        cp.position += consumed
+        cp.last_id = last_id or cp.last_id
+        cp.loaded += len(result.lines) - len(refused)
+        cp.rejected += result.rejected + len(refused)
+        cp.fixups += result.fixups
+        cp.seconds += time.monotonic() - started
+        write_checkpoint(cur, cp)
+    conn.commit()
+    return issues

@@ -1,0 +1,31 @@
+"""What a migration run is asked to do: every knob, with its default, in one dataclass.
+
+The CLI (`mongo2pg migrate`) and the Ansible module (`library/mongo_pg_migrate.py`) restate these
+names and defaults for their users; tests/test_knobs.py holds them together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..connect import BULK_SESSION, pg_connect
+from ..options import RunOptions
+
+
+@dataclass
+class Options(RunOptions):
+    batch_size: int = 5000  # documents per COPY transaction, at most
+    batch_bytes: int = 16 << 20  # BSON bytes per COPY transaction, at most (a batch holds one document at least)
+    checkpoint_file: str = "migration-checkpoint.json"
+    progress_file: str | None = None
+    fresh: bool = False
+    max_error_rate: float = 0.05
+    min_free_disk: float = 0.10
+    retry_seconds: float = 300.0
+    finalize: bool = True
+    # A dump collection of at least twice this many documents loads as ranges side by side (one per worker).
+    split_documents: int = 100_000
+
+    def connect_bulk(self):
+        """A connection for the whole-table statements after the load."""
+        return pg_connect(self.pg_uri, settings=BULK_SESSION)

@@ -1,0 +1,174 @@
+"""The migration run, in order: lock the target, apply and check its schema, load every table in
+worker processes, settle dangling references, build the junctions, create indexes and foreign keys,
+ANALYZE, then reconcile: per table, source = loaded + rejected.
+
+Every step's progress lives in the target's `mongo2pg` schema, in the same transaction as the data it
+describes; rerunning resumes, `fresh` restarts.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from psycopg2 import sql
+
+from .. import schema
+from ..connect import pg_connect, run_on_connections
+from ..errors import ConfigError, GuardTripped, Mongo2PgError
+from ..issues import FIXUP, REJECT, write_error_log
+from ..mapping import Mapping, load_mapping
+from ..readers import open_source
+from ..redact import redact_uri
+from . import state
+from .load import plan_parts, record_split_tables, run_workers
+from .options import Options
+from .progress import Progress
+from .retry import with_retries
+from .settle import analyze, build_junctions, settle_references
+from .summary import Summary, TableReport
+
+
+def plan(opts: Options) -> dict[str, Any]:
+    """What a run would do (check mode): tables in load order with source counts."""
+    mapping = load_mapping(opts.mapping)
+    source = open_source(opts.mongo_uri, opts.dump, opts.db)
+    try:
+        tables = [{"table": t.name, "collection": t.collection, "source": source.count(t.collection),
+                   "absent_in_source": t.collection not in source.collections()} for t in mapping.tables.values()]
+        unmapped = sorted(source.collections() - set(mapping.by_collection))
+        size = source.size_bytes()
+    finally:
+        source.close()
+    return {"mapping": mapping.name, "order": [t["table"] for t in tables], "tables": tables,
+            "junctions": list(mapping.junctions), "unmapped_collections": unmapped,
+            "total_source_documents": sum(t["source"] for t in tables), "source_bytes": size}
+
+
+def run(opts: Options, render=None) -> Summary:
+    started = time.monotonic()
+    mapping = load_mapping(opts.mapping)
+    source = open_source(opts.mongo_uri, opts.dump, opts.db)
+    conn = pg_connect(opts.pg_uri)
+    try:
+        state.lock_target(conn)
+        _apply_schema(conn, mapping)
+        error_log = Path(opts.error_log)
+        if opts.fresh:
+            _archive(Path(opts.checkpoint_file))
+            _archive(error_log)
+        state.prepare(conn, mapping, opts.fresh, source.label, lambda cur: _empty_targets(conn, cur, mapping))
+        stored = state.stored_summary(conn)
+        if stored is not None and stored.get("status") == "complete":
+            return Summary.from_json(stored, already_complete=True)  # rerunning a completed migration changes nothing
+        write_error_log(error_log, state.stored_issues(conn))
+        progress = Progress(opts, mapping, render)
+        tables = list(mapping.tables.values())
+        # Biggest first keeps both workers busy to the end.
+        parts = plan_parts(conn, opts, tables, {t.name: source.count(t.collection) for t in tables})
+        results = run_workers(opts, mapping, parts, progress)
+        failures = [r for r in results if r.get("error")]
+        if failures:
+            first = failures[0]
+            exc = GuardTripped if first.get("guard") else ConfigError if first.get("config") else Mongo2PgError
+            raise exc(first["error"])
+        conn.close()
+        summary = with_retries(lambda: _post_load(opts, mapping, source, parts, results, progress, started),
+                               opts.retry_seconds, progress, "(post-load)")
+        if summary.status == "complete":
+            Path(opts.checkpoint_file).unlink(missing_ok=True)
+        progress.finish(summary.totals())
+        return summary
+    finally:
+        if not conn.closed:
+            conn.close()
+        source.close()
+
+
+def _post_load(opts: Options, mapping: Mapping, source, parts, results, progress: Progress, started: float) -> Summary:
+    """Everything after the load, on a connection of its own (again after a lost connection: each step in
+    it is checkpointed)."""
+    conn = opts.connect_bulk()
+    try:
+        record_split_tables(conn, parts)
+        progress.enter("references")
+        settle_references(opts, conn, mapping, source, progress)
+        progress.enter("junctions")
+        junctions = build_junctions(opts, conn, mapping, progress)
+        if opts.finalize:
+            progress.enter("finalize")
+            render = progress.render
+            schema.finalize(conn, mapping, progress=lambda name: render and render({"event": "index", "name": name},
+                                                                                      progress),
+                            connect=opts.connect_bulk, workers=opts.worker_count())
+            names = list(mapping.tables) + list(mapping.junctions)
+            for _ in run_on_connections(opts.connect_bulk, [analyze(t) for t in names], opts.worker_count()):
+                pass
+        reports = reconcile(conn, mapping, source)
+        write_error_log(Path(opts.error_log), state.stored_issues(conn))
+        unknown: dict[str, Counter[str]] = defaultdict(Counter)
+        for r in results:  # a split table's ranges each report theirs
+            unknown[r["table"]].update(r.get("unknown_fields", {}))
+        summary = Summary(status="complete" if all(t.reconciled for t in reports) else "unreconciled",
+                          seconds=time.monotonic() - started, tables=reports, junctions=junctions,
+                          unmapped_collections=sorted(source.collections() - set(mapping.by_collection)),
+                          unknown_fields={t: dict(c) for t, c in unknown.items() if c}, error_log=opts.error_log,
+                          source=source.label, target=redact_uri(opts.pg_uri),
+                          duplicate_links_merged=sum(r.get("duplicate_links", 0) for r in results))
+        state.store_summary(conn, summary.to_json())
+        return summary
+    finally:
+        if not conn.closed:
+            conn.close()
+
+
+def _apply_schema(conn, mapping: Mapping) -> None:
+    """Create what is missing, then refuse a target that differs; a user without rights gets one clear line."""
+    try:
+        schema.apply(conn, mapping)
+        state.create_state(conn, mapping)
+    except (psycopg2.errors.InsufficientPrivilege, psycopg2.errors.ReadOnlySqlTransaction) as exc:
+        conn.rollback()
+        raise ConfigError(f"PostgreSQL refused to create the schema: {str(exc).strip().splitlines()[0]} -- the "
+                          "migration user needs CONNECT, CREATE and TEMP on the database and USAGE, CREATE on schema "
+                          "public (roles/postgresql grants them to postgresql_migration_user), and a writable "
+                          "server (not a read-only replica)") from None
+    schema.verify_applied(conn, mapping)
+
+
+def _empty_targets(conn, cur, mapping: Mapping) -> None:
+    """For --fresh: the target tables emptied, without their indexes and foreign keys (the load adds them)."""
+    schema.unfinalize(conn, mapping)
+    targets = [sql.Identifier(t) for t in list(mapping.tables) + list(mapping.junctions)]
+    cur.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(targets)))
+
+
+def _archive(path: Path) -> Path | None:
+    if not path.exists():
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    dest = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
+    shutil.move(str(path), dest)
+    return dest
+
+
+def reconcile(conn, mapping: Mapping, source) -> list[TableReport]:
+    """Per table: source count, rows in the target, rejects logged. Recomputed, not trusted from counters."""
+    out = []
+    with conn.cursor() as cur:
+        counts = state.reject_counts(cur)
+        for t in mapping.tables.values():
+            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t.name)))
+            loaded = cur.fetchone()[0]
+            cp = state.read_checkpoint(cur, f"table:{t.name}")
+            out.append(TableReport(table=t.name, collection=t.collection, source=source.count(t.collection),
+                                   loaded=loaded, rejected=counts.get((t.name, REJECT), 0),
+                                   fixups=counts.get((t.name, FIXUP), 0), seconds=cp.seconds,
+                                   absent=t.collection not in source.collections()))
+    conn.rollback()
+    return out

@@ -1,0 +1,97 @@
+"""Validation of every record, independent of the transform that loaded it.
+
+The expected target value is computed (expect.py) from the source value and the mapping's declared
+type (never by calling mongo2pg.transform), and compared with what PostgreSQL returns as text. Five
+layers: row counts (with rejects accounted by id), field-level match, referential integrity
+(including junction completeness against the union of both sides' arrays), type conversion, and
+schema. The tables are checked in worker processes (rows.py) while one connection runs the database's
+own checks (database.py); report.py writes the result.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..connect import pg_connect, run_on_connections
+from ..issues import ErrorLogAccount
+from ..mapping import Mapping, load_mapping
+from ..readers import open_source
+from ..workers import fork_pool
+from .database import database_jobs, junction_rows, merge_database
+from .options import ValidateOptions
+from .report import MAX_LISTED, build_report, new_lists, write_report
+from .rows import TableCheck, check_table_task
+
+
+def _check_tables(opts: ValidateOptions, mapping: Mapping, source, rng: random.Random, lists: dict[str, Any],
+                  junction_expected: dict[str, set[bytes]], alongside: Callable[[], None]) -> list[TableCheck]:
+    """Every table's rows and fields, in parallel processes, while `alongside` runs in a thread of this
+    one (started once the workers are forked: a fork must not copy a thread's connection mid-use);
+    results merged in mapping order."""
+    tasks = []
+    for t in mapping.tables.values():
+        sample_ids = None
+        if opts.sample:
+            ids = [str(d.get("_id")) for d in source.iter_all(t.collection)]
+            sample_ids = set(rng.sample(ids, min(opts.sample, len(ids))))
+        tasks.append((opts, mapping, t.name, sample_ids))
+    workers = opts.worker_count()
+    if workers > 1:
+        # Biggest tables first keeps every worker busy to the end.
+        order = sorted(range(len(tasks)), key=lambda i: -source.work_hint(mapping.tables[tasks[i][2]].collection))
+        with fork_pool(min(workers, len(tasks))) as pool, ThreadPoolExecutor(1) as thread:
+            beside = thread.submit(alongside)
+            done = dict(zip(order, pool.imap(check_table_task, [tasks[i] for i in order]), strict=True))
+            beside.result()
+        results = [done[i] for i in range(len(tasks))]
+    else:
+        alongside()
+        results = [check_table_task(task) for task in tasks]
+    checks = []
+    for check, part, junctions in results:
+        checks.append(check)
+        for key, value in part.items():
+            if key == "typeErrorCount":
+                lists[key] += value
+            else:
+                lists[key].extend(value[: MAX_LISTED - len(lists[key])])
+        for name, links in junctions.items():
+            junction_expected[name] |= links
+    return checks
+
+
+def validate(opts: ValidateOptions) -> dict[str, Any]:
+    started = time.monotonic()
+    mapping = load_mapping(opts.mapping)
+    source = open_source(opts.mongo_uri, opts.dump, opts.db)
+    log = ErrorLogAccount(opts.error_log)
+    lists: dict[str, Any] = new_lists()
+    rng = random.Random(opts.seed)
+    junction_expected: dict[str, set[bytes]] = defaultdict(set)
+    results: dict[str, list] = defaultdict(list)
+
+    def database_checks(jobs: list, workers: int) -> None:
+        for kind, payload in run_on_connections(opts.connect_read_only, jobs, workers):
+            results[kind].append(payload)
+
+    try:
+        pg_connect(opts.pg_uri, "mongo2pg-validate").close()  # fail fast, with one clear line, before forking
+        # The database's own checks need no source: one connection runs them while the tables are checked.
+        checks = _check_tables(opts, mapping, source, rng, lists, junction_expected,
+                               alongside=lambda: database_checks(database_jobs(mapping), 1))
+        database_checks([junction_rows(mapping, j, junction_expected.get(j.name, set()))
+                         for j in mapping.junctions.values()], opts.worker_count())
+        orphans, broken, junctions, db_type_errors, schema_diffs = merge_database(opts, mapping, results, lists)
+    finally:
+        source.close()
+    seconds = time.monotonic() - started
+    report = build_report(opts, mapping, checks, lists, orphans, broken, junctions, db_type_errors, schema_diffs,
+                          seconds, log, source.label)
+    write_report(Path(opts.report), report)
+    return report
