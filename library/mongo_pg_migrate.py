@@ -121,23 +121,26 @@ from ansible.module_utils.mongo2pg_common import (  # noqa: E402
     import_engine,
 )
 
+# The module's options (DOCUMENTATION above describes each; tests/test_knobs.py holds both to the engine).
+ARGUMENT_SPEC = {
+        **CONNECTION_ARGS,
+        "batch_size": {"type": "int", "default": 5000},
+        "batch_bytes": {"type": "int", "default": 16 << 20},
+        "workers": {"type": "int", "default": 0},
+        "split_documents": {"type": "int", "default": 100_000},
+        "error_log": {"type": "path", "default": "migration-errors.log"},
+        "checkpoint_file": {"type": "path", "default": "migration-checkpoint.json"},
+        "progress_file": {"type": "path"},
+        "fresh": {"type": "bool", "default": False},
+        "max_error_rate": {"type": "float", "default": 0.05},
+        "min_free_disk": {"type": "float", "default": 0.10},
+        "retry_seconds": {"type": "float", "default": 300.0},
+}
+
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            **CONNECTION_ARGS,
-            "batch_size": {"type": "int", "default": 5000},
-            "batch_bytes": {"type": "int", "default": 16 << 20},
-            "workers": {"type": "int", "default": 0},
-            "split_documents": {"type": "int", "default": 100_000},
-            "error_log": {"type": "path", "default": "migration-errors.log"},
-            "checkpoint_file": {"type": "path", "default": "migration-checkpoint.json"},
-            "progress_file": {"type": "path"},
-            "fresh": {"type": "bool", "default": False},
-            "max_error_rate": {"type": "float", "default": 0.05},
-            "min_free_disk": {"type": "float", "default": 0.10},
-            "retry_seconds": {"type": "float", "default": 300.0},
-        },
+        argument_spec=ARGUMENT_SPEC,
         **SOURCE_CONSTRAINTS,
         supports_check_mode=True,
     )

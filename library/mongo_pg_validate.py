@@ -56,20 +56,23 @@ from ansible.module_utils.mongo2pg_common import (  # noqa: E402
     import_engine,
 )
 
+# The module's options (DOCUMENTATION above describes each; tests/test_knobs.py holds both to the engine).
+ARGUMENT_SPEC = {
+    **CONNECTION_ARGS,
+    "report": {"type": "path", "default": "migration-validation-report.json"},
+    "error_log": {"type": "path", "default": "migration-errors.log"},
+    "sample": {"type": "int", "default": 0},
+    "seed": {"type": "int", "default": 1},
+    "min_match": {"type": "float", "default": 99.0},
+    "strict": {"type": "bool", "default": True},
+    "reference_schema": {"type": "path"},
+    "workers": {"type": "int", "default": 0},
+}
+
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            **CONNECTION_ARGS,
-            "report": {"type": "path", "default": "migration-validation-report.json"},
-            "error_log": {"type": "path", "default": "migration-errors.log"},
-            "sample": {"type": "int", "default": 0},
-            "seed": {"type": "int", "default": 1},
-            "min_match": {"type": "float", "default": 99.0},
-            "strict": {"type": "bool", "default": True},
-            "reference_schema": {"type": "path"},
-            "workers": {"type": "int", "default": 0},
-        },
+        argument_spec=ARGUMENT_SPEC,
         **SOURCE_CONSTRAINTS,
         supports_check_mode=True,
     )

@@ -9,7 +9,6 @@ size. A dump is consistent when nothing writes meanwhile: the runbook stops the 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from . import dumpfmt
 from .connect import mongo_client
 from .errors import ConfigError, Mongo2PgError
+from .files import open_private
 from .redact import redact_uri
 
 CHECKSUMS_FILE = "backup-checksums.txt"
@@ -200,8 +200,7 @@ def write_checksums(root: str | Path) -> tuple[Path, int, bool]:
     text = "".join(lines)
     if path.exists() and path.read_text() == text:
         return path, len(lines), False
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, dumpfmt.FILE_MODE)
-    with os.fdopen(fd, "w") as f:
+    with open_private(path) as f:
         f.write(text)
     return path, len(lines), True
 

@@ -22,6 +22,7 @@ from bson import json_util
 from bson.codec_options import CodecOptions, DatetimeConversion
 
 from .errors import ConfigError
+from .files import PRIVATE_DIR, open_private
 
 # Naive datetimes holding UTC (BSON dates are UTC; a tz-aware decode costs a third more time
 # for the same instant); dates outside Python's range come back as DatetimeMS instead of
@@ -31,8 +32,8 @@ CODEC = CodecOptions(tz_aware=False, datetime_conversion=DatetimeConversion.DATE
                      unicode_decode_error_handler="surrogateescape")
 EXTJSON = json_util.JSONOptions(json_mode=json_util.JSONMode.CANONICAL, tz_aware=True)
 _LEN = struct.Struct("<i")
-FILE_MODE = 0o600
-DIR_MODE = 0o700
+RAW_TYPES = (bytes, bytearray, memoryview)  # a document already encoded
+DIR_MODE = PRIVATE_DIR
 
 
 @dataclass(frozen=True)
@@ -148,9 +149,8 @@ class DumpWriter:
 
     def _write_file(self, filename: str, chunks: Iterable[bytes]) -> int:
         path = self.db_dir / filename
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
         n = 0
-        with os.fdopen(fd, "wb", buffering=1 << 20) as raw:
+        with open_private(path, "wb", buffering=1 << 20) as raw:
             # mtime=0 and no name keep gzip output byte-identical from run to run.
             with (gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0, filename="") if self.gzip
                   else _NoClose(raw)) as f:
@@ -159,11 +159,12 @@ class DumpWriter:
                     n += 1
         return n
 
-    def write_collection(self, name: str, docs: Iterable[dict[str, Any] | bytes],
+    def write_collection(self, name: str, docs: Iterable[dict[str, Any] | bytes | memoryview],
                          indexes: list[dict[str, Any]] | None = None, options: dict | None = None) -> int:
         suffix = ".gz" if self.gzip else ""
+        # Raw documents come as bytes, or (pymongo, for some replies) as a memoryview of the reply.
         n = self._write_file(f"{name}.bson{suffix}",
-                             (doc if isinstance(doc, bytes) else bson.encode(doc) for doc in docs))
+                             (doc if isinstance(doc, RAW_TYPES) else bson.encode(doc) for doc in docs))
         self._write_file(f"{name}.metadata.json{suffix}", [metadata_document(name, indexes, options).encode()])
         return n
 

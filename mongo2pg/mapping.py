@@ -59,6 +59,9 @@ class Index:
     name: str
     columns: tuple[str, ...]
     unique: bool = False
+    # A unique index's duplicates in the source: "reject" every document but the one with the smallest _id,
+    # or "fail": stop before loading and list them.
+    on_duplicate: str = "reject"
 
 
 @dataclass(frozen=True)
@@ -219,14 +222,24 @@ def _parse_column(chk: _Checker, where: tuple, raw: Any, enums: dict) -> Column:
                   on_update=raw.get("on_update", "CASCADE"), on_dangling=on_dangling)
 
 
-def _parse_indexes(chk: _Checker, where: tuple, raw: Any, table: str, columns: set[str]) -> tuple[Index, ...]:
+ON_DUPLICATE = ("reject", "fail")
+
+
+def _on_duplicate(chk: _Checker, where: tuple, value: Any) -> str:
+    if value not in ON_DUPLICATE:
+        raise chk.fail(where, f"must be one of {', '.join(ON_DUPLICATE)}")
+    return value
+
+
+def _parse_indexes(chk: _Checker, where: tuple, raw: Any, table: str, columns: set[str],
+                   on_duplicate: str = "reject") -> tuple[Index, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise chk.fail(where, "must be a list")
     out = []
     for i, item in enumerate(raw):
-        item = chk.keys(where + (i,), item, {"name", "columns", "unique"}, {"columns"})
+        item = chk.keys(where + (i,), item, {"name", "columns", "unique", "on_duplicate"}, {"columns"})
         cols = item["columns"]
         if not isinstance(cols, list) or not cols:
             raise chk.fail(where + (i, "columns"), "must be a non-empty list")
@@ -234,7 +247,9 @@ def _parse_indexes(chk: _Checker, where: tuple, raw: Any, table: str, columns: s
             if c not in columns:
                 raise chk.fail(where + (i, "columns"), f"column {c!r} is not a column of {table}")
         name = chk.ident(where + (i, "name"), item.get("name", f"{table}_{'_'.join(cols)}_idx"))
-        out.append(Index(name=name, columns=tuple(cols), unique=bool(item.get("unique", False))))
+        out.append(Index(name=name, columns=tuple(cols), unique=bool(item.get("unique", False)),
+                         on_duplicate=_on_duplicate(chk, where + (i, "on_duplicate"),
+                                                    item.get("on_duplicate", on_duplicate))))
     return tuple(out)
 
 
@@ -286,7 +301,8 @@ def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
         line = mark.line + 1 if mark else 1
         raise MappingError(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     chk = _Checker(path, _line_index(node) if node is not None else {})
-    raw = chk.keys((), raw, {"version", "name", "enums", "tables", "junctions"}, {"tables"})
+    raw = chk.keys((), raw, {"version", "name", "enums", "tables", "junctions", "on_duplicate"}, {"tables"})
+    on_duplicate = _on_duplicate(chk, ("on_duplicate",), raw.get("on_duplicate", "reject"))
     if raw.get("version", 1) != 1:
         raise chk.fail(("version",), "only version 1 is understood")
     enums: dict[str, tuple[str, ...]] = {}
@@ -318,7 +334,8 @@ def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
         if not isinstance(drop, list):
             raise chk.fail(where + ("drop",), "must be a list of source field names")
         tables[tname] = Table(name=tname, collection=str(tdef.get("collection", tname)), columns=cols,
-                              indexes=_parse_indexes(chk, where + ("indexes",), tdef.get("indexes"), tname, set(names)),
+                              indexes=_parse_indexes(chk, where + ("indexes",), tdef.get("indexes"), tname, set(names),
+                                                    on_duplicate),
                               drop=tuple(drop))
     for t in tables.values():
         for i, c in enumerate(t.columns):

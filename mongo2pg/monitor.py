@@ -10,7 +10,6 @@ against the 48-hour success criteria.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import urllib.error
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .connect import pg_connect
+from .files import open_private
 
 # The runbook's "key indicators" (6.5); every one can be overridden.
 THRESHOLDS: dict[str, float] = {
@@ -138,8 +138,7 @@ def evaluate(snap: dict[str, Any], thresholds: dict[str, float] | None = None) -
 
 def append_history(path: str | Path, snap: dict[str, Any], breaches: list[str]) -> None:
     path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a") as f:
+    with open_private(path, "a") as f:
         f.write(json.dumps({**snap, "breaches": breaches}) + "\n")
 
 

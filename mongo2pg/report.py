@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import monitor
+from .files import open_private
 
 RUNBOOK_RECORDS_PER_SECOND = 13.27
 LAYERS = [("rowCountValidation", "Row counts"), ("sampleRecordValidation", "Field-level match"),
@@ -222,7 +222,6 @@ def write_report(artifacts: str | Path) -> tuple[Path, Path, str]:
     md = markdown(data)
     out_md, out_html = Path(artifacts) / "final-report.md", Path(artifacts) / "final-report.html"
     for path, text in ((out_md, md + "\n"), (out_html, html_page(data, md))):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
+        with open_private(path) as f:
             f.write(text)
     return out_md, out_html, verdict(data)[0]

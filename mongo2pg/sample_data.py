@@ -21,6 +21,7 @@ from typing import Any
 from bson import DatetimeMS, ObjectId
 
 from .dumpfmt import DumpWriter
+from .files import open_private
 from .mapping import Mapping, load_mapping
 
 MODEL_FILE = Path(__file__).resolve().parent / "mappings" / "nextcrm-mongodb-model.json"
@@ -354,8 +355,5 @@ def write_live(client, db: str = "nextcrm", seed: int = 1, scale: float = 1.0, d
 
 
 def _write_manifest(path: Path, manifest: Manifest) -> None:
-    import os
-
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
+    with open_private(path) as f:
         json.dump(manifest.to_json(), f, indent=1)

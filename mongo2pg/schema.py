@@ -10,15 +10,31 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import psycopg2
 from psycopg2 import sql
 
 from .connect import run_on_connections
-from .errors import ConfigError
+from .errors import ConfigError, Mongo2PgError
 from .mapping import Column, Mapping
 
 PG_TYPES = {"uuid": "UUID", "text": "TEXT", "integer": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE PRECISION",
             "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)", "jsonb": "JSONB", "text[]": "TEXT[]",
             "uuid[]": "UUID[]", "integer[]": "INTEGER[]"}
+
+
+class ConstraintRefused(Mongo2PgError):
+    """PostgreSQL refused an index or foreign key of the mapping (after the load). Exit code 1: the data
+    or the target holds what the constraint forbids; the loaded rows and every checkpoint stay, so the
+    run resumes at the constraints once the cause is fixed."""
+
+    def __init__(self, table: str, constraint: str, exc: psycopg2.Error):
+        reason = (exc.pgerror or str(exc)).strip().splitlines()
+        detail = getattr(exc.diag, "message_detail", None)
+        self.table, self.constraint = table, constraint
+        super().__init__(f"table {table}: PostgreSQL refused {constraint}: {reason[0] if reason else type(exc).__name__}"
+                         + (f" ({detail})" if detail else "")
+                         + " -- fix those rows in the target (or their documents and rerun with --fresh), then rerun: "
+                         "the load is kept and the run resumes at the indexes and foreign keys")
 
 
 def column_type(col: Column) -> sql.Composable:
@@ -121,11 +137,13 @@ def finalize(conn, mapping: Mapping, progress=None, connect=None, workers: int =
     given): a validation locks only its own table against writers, so none of them can deadlock."""
     stmts = finalize_statements(conn, mapping)
     fk_names = {fk["name"] for fk in mapping.foreign_keys()}
+    tables = {fk["name"]: fk["table"] for fk in mapping.foreign_keys()}
+    tables.update({idx.name: table for table, idx in mapping.indexes()})
     for name, stmt in stmts:
         if name in fk_names:
-            _run_statement(name, stmt)(conn)
-    jobs = [_run_statement(n, s) for n, s in stmts if n not in fk_names]
-    jobs += [_run_statement(n, s) for n, s in validate_statements(conn, mapping)]
+            _run_statement(name, tables[name], stmt)(conn)
+    jobs = [_run_statement(n, tables[n], s) for n, s in stmts if n not in fk_names]
+    jobs += [_run_statement(n, tables[n], s) for n, s in validate_statements(conn, mapping)]
     conn.commit()
     done = run_on_connections(connect, jobs, workers) if connect else (job(conn) for job in jobs)
     for name in done:
@@ -134,11 +152,16 @@ def finalize(conn, mapping: Mapping, progress=None, connect=None, workers: int =
     return len(stmts)
 
 
-def _run_statement(name: str, stmt: sql.Composable):
+def _run_statement(name: str, table: str, stmt: sql.Composable):
     def run(conn) -> str:
-        with conn.cursor() as cur:
-            cur.execute(stmt)
-        conn.commit()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(stmt)
+            conn.commit()
+        except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError,
+                psycopg2.errors.InsufficientPrivilege) as exc:
+            conn.rollback()
+            raise ConstraintRefused(table, name, exc) from None
         return name
     return run
 

@@ -12,7 +12,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -309,8 +309,10 @@ def compile_row(mapping: Mapping, plan: list[tuple[str, Callable[[Any], str], Co
 class TableTransform:
     """Compiled transform for one table (and the junction arrays its collection holds)."""
 
-    def __init__(self, mapping: Mapping, table: Table):
+    def __init__(self, mapping: Mapping, table: Table, duplicates: dict[str, Issue] | None = None):
         self.table = table
+        # Documents that lose a unique key to one with a smaller _id (migration/unique.py), by _id hex.
+        self.duplicates = duplicates or None
         self.columns = [c.name for c in table.columns]
         self._plan: list[tuple[str, Callable[[Any], str], Column, str | None]] = []
         for c in table.columns:
@@ -332,24 +334,30 @@ class TableTransform:
 
     def convert_slow(self, doc: dict[str, Any], _id: ObjectId, own: str) -> str:
         """The generic loop, one converter call per column: the reference the compiled row follows."""
-        fields = [own]
-        for src, conv, col, fill_text in self._plan:
-            v = doc.get(src)
-            if v is None:
-                if not col.not_null:
-                    fields.append(NULL)
-                elif fill_text is not None:
-                    fields.append(fill_text)
-                elif col.fill == "objectid_time":
-                    fields.append(timestamp_text(_id.generation_time))
-                else:
-                    raise _FieldBad(src, Bad("missing_required", f"required field {src!r} is missing or null"))
-            else:
-                try:
-                    fields.append(conv(v))
-                except Bad as bad:
-                    raise _FieldBad(src, bad) from None
-        return "\t".join(fields) + "\n"
+        return "\t".join([own] + [self._field_text(doc, _id, *step) for step in self._plan]) + "\n"
+
+    def column_texts(self, doc: dict[str, Any], _id: ObjectId, names: Iterable[str]) -> list[str]:
+        """The COPY texts the named columns get from this document (NULL as \\N); raises _FieldBad for a
+        document the transform rejects."""
+        steps = {step[2].name: step for step in self._plan}
+        return [self._field_text(doc, _id, *steps[n]) for n in names]
+
+    @staticmethod
+    def _field_text(doc: dict[str, Any], _id: ObjectId, src: str, conv: Callable[[Any], str], col: Column,
+                    fill_text: str | None) -> str:
+        v = doc.get(src)
+        if v is None:
+            if not col.not_null:
+                return NULL
+            if fill_text is not None:
+                return fill_text
+            if col.fill == "objectid_time":
+                return timestamp_text(_id.generation_time)
+            raise _FieldBad(src, Bad("missing_required", f"required field {src!r} is missing or null"))
+        try:
+            return conv(v)
+        except Bad as bad:
+            raise _FieldBad(src, bad) from None
 
     def convert_batch(self, docs: Iterable[dict[str, Any]]) -> BatchResult:
         out = BatchResult()
@@ -367,6 +375,10 @@ class TableTransform:
                 out.rejected += 1
                 continue
             h = _id.binary.hex()
+            if self.duplicates is not None and h in self.duplicates:
+                out.issues.append(replace(self.duplicates[h], document=to_extended_json(doc)))
+                out.rejected += 1
+                continue
             own = h[:12] + "80008000" + h[12:]  # ids.uuid_hex, inline
             try:
                 line = row(doc, _id, own)

@@ -14,6 +14,7 @@ import psycopg2
 
 from ..connect import pg_connect
 from ..errors import ConfigError, GuardTripped
+from ..issues import Issue
 from ..mapping import Mapping, Table
 from ..readers import ResumePoint, open_source, tune_gc_for_documents
 from ..transform import TableTransform
@@ -87,10 +88,12 @@ def record_split_tables(conn, parts: list[Part]) -> None:
     conn.commit()
 
 
-def load_part(opts: Options, mapping: Mapping, part: Part, events) -> dict[str, Any]:
-    """Load one part from its checkpoint to its end, retrying transient failures."""
+def load_part(opts: Options, mapping: Mapping, part: Part, events,
+              duplicates: dict[str, Issue] | None = None) -> dict[str, Any]:
+    """Load one part from its checkpoint to its end, retrying transient failures; `duplicates` are the
+    table's documents that lose a unique key (unique.py), rejected as they come."""
     tune_gc_for_documents()
-    transform = TableTransform(mapping, part.table)
+    transform = TableTransform(mapping, part.table, duplicates)
     try:
         return with_retries(lambda: _load_from_checkpoint(opts, part, transform, events), opts.retry_seconds,
                             events, part.label, first_refusal_is_config=True)
@@ -180,22 +183,23 @@ _EVENTS = None  # the workers' event queue to the parent (set by run_workers bef
 
 
 def _worker(args):
-    opts, mapping, part, events = args
+    opts, mapping, part, events, duplicates = args
     events = events or _EVENTS
     try:
-        return load_part(opts, mapping, part, events)
+        return load_part(opts, mapping, part, events, duplicates)
     except Exception as exc:  # noqa: BLE001 - carried to the parent, which decides
         return {"table": part.table.name, "error": f"{type(exc).__name__}: {exc}",
                 "guard": isinstance(exc, GuardTripped), "config": isinstance(exc, ConfigError)}
 
 
-def run_workers(opts: Options, mapping: Mapping, parts: list[Part], progress: Progress) -> list[dict[str, Any]]:
+def run_workers(opts: Options, mapping: Mapping, parts: list[Part], progress: Progress,
+                duplicates: dict[str, dict[str, Issue]]) -> list[dict[str, Any]]:
     """Every part, in worker processes (or in this one with one worker); stops at the first failure."""
     n = min(opts.worker_count(), len(parts))
     if n <= 1:
         out = []
         for p in parts:
-            r = _worker((opts, mapping, p, progress))
+            r = _worker((opts, mapping, p, progress, duplicates.get(p.table.name)))
             out.append(r)
             if r.get("error"):
                 break
@@ -205,7 +209,7 @@ def run_workers(opts: Options, mapping: Mapping, parts: list[Part], progress: Pr
     _EVENTS = events = mp.get_context("fork").Queue()
     results: list[dict[str, Any]] = []
     with fork_pool(n) as pool:
-        it = pool.imap_unordered(_worker, [(opts, mapping, p, None) for p in parts])
+        it = pool.imap_unordered(_worker, [(opts, mapping, p, None, duplicates.get(p.table.name)) for p in parts])
         while True:
             try:
                 r = it.next(timeout=0.2)

@@ -32,6 +32,7 @@ from .progress import Progress
 from .retry import with_retries
 from .settle import analyze, build_junctions, settle_references
 from .summary import Summary, TableReport
+from .unique import duplicates_by_table
 
 
 def plan(opts: Options) -> dict[str, Any]:
@@ -71,7 +72,10 @@ def run(opts: Options, render=None) -> Summary:
         tables = list(mapping.tables.values())
         # Biggest first keeps both workers busy to the end.
         parts = plan_parts(conn, opts, tables, {t.name: source.count(t.collection) for t in tables})
-        results = run_workers(opts, mapping, parts, progress)
+        progress.enter("unique-keys")
+        duplicates = duplicates_by_table(mapping, source)
+        progress.enter("load")
+        results = run_workers(opts, mapping, parts, progress, duplicates)
         failures = [r for r in results if r.get("error")]
         if failures:
             first = failures[0]
