@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test test-py lint molecule demo lab-up lab-down bench bench-backup clean
+.PHONY: setup test test-py lint molecule demo lab-up lab-down bench bench-backup fuzz clean
 
 setup:
 	./scripts/setup.sh
@@ -23,6 +23,11 @@ test: setup
 	$(BIN)/ansible-lint --profile production playbooks roles molecule
 	$(BIN)/pytest -q tests
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test --all
+
+# The property tests (tests/test_properties.py) with many random examples instead of make test's seeded
+# dozen: M2P_EXAMPLES=N sets how many (default 300).
+fuzz: setup
+	M2P_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_properties.py
 
 # Molecule scenarios (molecule/<scenario>): real Debian trixie hosts in chroots.
 molecule: setup

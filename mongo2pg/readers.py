@@ -44,6 +44,10 @@ class Source(Protocol):
 
     def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]: ...
 
+    def iter_all(self, collection: str) -> Iterator[dict[str, Any]]: ...
+
+    def iter_sized(self, collection: str) -> Iterator[tuple[dict[str, Any], int]]: ...
+
     def size_bytes(self) -> int: ...
 
     def work_hint(self, collection: str) -> int: ...
@@ -120,6 +124,12 @@ class DumpSource:
             return iter(())
         return dumpfmt.iter_documents(self._colls[collection])
 
+    def iter_sized(self, collection: str) -> Iterator[tuple[dict[str, Any], int]]:
+        """Every document with its BSON size, in file order."""
+        if collection not in self._colls:
+            return iter(())
+        return dumpfmt.iter_sized(self._colls[collection])
+
     def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]:
         """Documents by _id hex: one scan of the file (used only for the rare late reject)."""
         found: dict[str, dict[str, Any]] = {}
@@ -178,6 +188,13 @@ class MongoSource:
         if collection not in self._names:
             return iter(())
         return self.db[collection].find({}, sort=[("_id", 1)], batch_size=5000)
+
+    def iter_sized(self, collection: str) -> Iterator[tuple[dict[str, Any], int]]:
+        """Every document with its BSON size, in _id order."""
+        if collection not in self._names:
+            return iter(())
+        return _decoded(self.db.get_collection(collection, codec_options=RAW).find({}, sort=[("_id", 1)],
+                                                                                    batch_size=5000))
 
     def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]:
         if not ids:

@@ -4,8 +4,11 @@
 #   trixie-host.sh create DIR   extract a fresh host into DIR (debootstrap first if not cached)
 #   trixie-host.sh mount DIR    bind-mount /proc, /dev, /dev/pts (idempotent)
 #   trixie-host.sh stop DIR     stop PostgreSQL clusters inside DIR, then any process left in it
-#   trixie-host.sh umount DIR   undo mount
+#   trixie-host.sh umount DIR   unmount everything mounted under DIR, deepest first
+#   trixie-host.sh archive DIR TAR  pack DIR (its own file system only) into TAR, after unmounting under it
 #   trixie-host.sh destroy DIR  stop, unmount, delete DIR
+# No removal here ever deletes through a mount: whatever is mounted under a tree is unmounted first
+# (lazily if busy, checked against /proc/self/mountinfo), and a removal refuses while one remains.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=$PWD/.cache
@@ -15,17 +18,58 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 log() { echo "trixie-host: $*"; }
 die() { echo "trixie-host: $*" >&2; exit 2; }
 
+# Mount points at or under DIR, deepest first (from /proc/self/mountinfo; \040 and the like decoded).
+mounts_under() {
+  local real; real=$(readlink -f "$1")
+  awk -v root="$real" '{
+      p = $5
+      while (match(p, /\\[0-7][0-7][0-7]/)) {
+        c = sprintf("%c", (substr(p, RSTART+1, 1) * 64) + (substr(p, RSTART+2, 1) * 8) + substr(p, RSTART+3, 1))
+        p = substr(p, 1, RSTART-1) c substr(p, RSTART+4)
+      }
+      if (p == root || index(p, root "/") == 1) print length(p) "\t" p
+    }' /proc/self/mountinfo | sort -rn | cut -f2-
+}
+
+unmount_all() {
+  local dir=$1 m
+  [ -e "$dir" ] || return 0
+  while IFS= read -r m; do
+    [ -n "$m" ] || continue
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done < <(mounts_under "$dir")
+}
+
+# Delete a host tree, never through a mount.
+safe_remove() {
+  local dir=$1 left
+  [ -e "$dir" ] || return 0
+  unmount_all "$dir"
+  left=$(mounts_under "$dir")
+  [ -z "$left" ] || die "refusing to delete $dir: still mounted inside it: $(echo $left)"
+  rm -rf --one-file-system "$dir"
+}
+
+archive_tree() {
+  local dir=$1 tarball=$2 left
+  unmount_all "$dir"
+  left=$(mounts_under "$dir")
+  [ -z "$left" ] || die "refusing to archive $dir: still mounted inside it: $(echo $left)"
+  tar -C "$dir" --one-file-system -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
+}
+
 build_tarball() {
   [ -f "$TARBALL" ] && return
   local tmp; tmp=$(mktemp -d "$CACHE/debootstrap.XXXXXX"); chmod 755 "$tmp"
   log "debootstrap trixie (minbase), once; cached in $TARBALL"
   debootstrap --variant=minbase --include=python3,locales,ca-certificates,procps trixie "$tmp" "$MIRROR" \
-    > "$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log"; rm -rf "$tmp"; exit 1; }
+    > "$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log"; safe_remove "$tmp"; exit 1; }
   # Services must not start on their own when packages install: we start them explicitly.
   printf '#!/bin/sh\nexit 101\n' > "$tmp/usr/sbin/policy-rc.d"; chmod +x "$tmp/usr/sbin/policy-rc.d"
   rm -rf "$tmp/var/cache/apt/archives/"*.deb
-  tar -C "$tmp" -cf "$TARBALL.part" . && mv "$TARBALL.part" "$TARBALL"
-  rm -rf "$tmp"
+  # debootstrap can leave /proc (or more) mounted inside its target: never archive or delete through it.
+  archive_tree "$tmp" "$TARBALL"
+  safe_remove "$tmp"
 }
 
 create() {
@@ -33,7 +77,7 @@ create() {
   if [ -f "$dir/.m2p-complete" ]; then log "$dir exists"; return; fi
   mkdir -p "$CACHE"; chmod 700 "$CACHE"
   build_tarball
-  rm -rf "$dir"; mkdir -p "$dir"
+  safe_remove "$dir"; mkdir -p "$dir"
   tar -C "$dir" -xf "$TARBALL"
   chmod 755 "$dir"  # the host's / : every user inside must be able to traverse it
   touch "$dir/.m2p-complete"
@@ -48,12 +92,6 @@ mount_fs() {
   mkdir -p "$dir/dev/shm"
 }
 
-umount_fs() {
-  local dir=$1
-  for d in dev/pts dev proc; do
-    if mountpoint -q "$dir/$d" 2>/dev/null; then umount -l "$dir/$d"; fi
-  done
-}
 
 stop_all() {
   local dir=$1
@@ -69,16 +107,15 @@ stop_all() {
   done
 }
 
-[ $# -eq 2 ] || die "usage: scripts/trixie-host.sh create|mount|stop|umount|destroy DIR"
+USAGE="usage: scripts/trixie-host.sh create|mount|stop|umount|destroy DIR, or archive DIR TARBALL"
+[ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = archive ]; } || die "$USAGE"
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot, mount)"
 case "$1" in
   create) create "$2" ;;
   mount) mount_fs "$2" ;;
   stop) stop_all "$2" ;;
-  umount) umount_fs "$2" ;;
-  destroy)
-    stop_all "$2"; umount_fs "$2"
-    # --one-file-system: never follow a bind mount back into the real /dev or /proc.
-    rm -rf --one-file-system "$2"; log "destroyed $2" ;;
-  *) die "usage: scripts/trixie-host.sh create|mount|stop|umount|destroy DIR" ;;
+  umount) unmount_all "$2" ;;
+  archive) archive_tree "$2" "$3"; log "archived $2 into $3" ;;
+  destroy) stop_all "$2"; safe_remove "$2"; log "destroyed $2" ;;
+  *) die "$USAGE" ;;
 esac

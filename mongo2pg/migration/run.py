@@ -81,7 +81,7 @@ def run(opts: Options, render=None) -> Summary:
             first = failures[0]
             exc = GuardTripped if first.get("guard") else ConfigError if first.get("config") else Mongo2PgError
             raise exc(first["error"])
-        conn.close()
+        # `conn` stays open, idle, to the end: it holds the one-run-at-a-time lock through every post-load step.
         summary = with_retries(lambda: _post_load(opts, mapping, source, parts, results, progress, started),
                                opts.retry_seconds, progress, "(post-load)")
         if summary.status == "complete":

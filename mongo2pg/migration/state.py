@@ -213,7 +213,11 @@ def status(pg_uri: str) -> dict[str, Any]:
                      for r in cur.fetchall()]
             cur.execute(sql.SQL("SELECT key, value FROM {}.run").format(STATE))
             run_info = dict(cur.fetchall())
-        return {"state": "complete" if "summary" in run_info else ("in-progress" if steps else "none"),
-                "steps": steps, "run": {k: v for k, v in run_info.items() if k != "summary"}}
+        stored = json.loads(run_info["summary"]) if "summary" in run_info else None
+        if stored is not None:  # a run that ended: complete only when every table reconciled
+            state = "complete" if stored.get("status") == "complete" else stored.get("status", "unreconciled")
+        else:
+            state = "in-progress" if steps else "none"
+        return {"state": state, "steps": steps, "run": {k: v for k, v in run_info.items() if k != "summary"}}
     finally:
         conn.close()

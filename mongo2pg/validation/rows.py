@@ -33,7 +33,8 @@ from .expect import (
 )
 from .report import MAX_LISTED, TableCheck, new_lists
 
-CHUNK = 5_000  # documents per comparison: one digest query, or one row-by-row look-up
+CHUNK = 5_000  # documents per comparison, at most: one digest query, or one row-by-row look-up
+CHUNK_BYTES = 16 << 20  # BSON bytes per comparison, at most: memory follows this, not the documents' size
 NUMBER_TYPES = {"integer", "bigint", "double"}
 
 
@@ -135,8 +136,8 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
             if row != expect(d, u):
                 _compare_fields(chk, mapping, table, cols, d, str(d["_id"]), row, fixed, report)
 
-    count = 0
-    for d in source.iter_all(table.collection):
+    count = held = 0
+    for d, size in source.iter_sized(table.collection):
         count += 1
         _id = d.get("_id")
         if type(_id) is ObjectId:
@@ -157,8 +158,10 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
             continue
         docs.append(d)
         uids.append(u)
-        if len(docs) >= CHUNK:
+        held += size
+        if len(docs) >= CHUNK or held >= CHUNK_BYTES:
             flush()
+            held = 0
     if docs:
         flush()
     chk.source = count
