@@ -322,6 +322,7 @@ class TableTransform:
             if c.not_null and c.fill is not None and c.fill != "objectid_time":
                 fill_text = converter_for(c, mapping)(c.fill)
             self._plan.append((c.source, converter_for(c, mapping), c, fill_text))
+        self._plan_by_column = {step[2].name: step for step in self._plan}
         self._row = compile_row(mapping, self._plan)
         self._junctions = []
         for j, s in mapping.junction_sources(table.collection):
@@ -339,8 +340,7 @@ class TableTransform:
     def column_texts(self, doc: dict[str, Any], _id: ObjectId, names: Iterable[str]) -> list[str]:
         """The COPY texts the named columns get from this document (NULL as \\N); raises _FieldBad for a
         document the transform rejects."""
-        steps = {step[2].name: step for step in self._plan}
-        return [self._field_text(doc, _id, *steps[n]) for n in names]
+        return [self._field_text(doc, _id, *self._plan_by_column[n]) for n in names]
 
     @staticmethod
     def _field_text(doc: dict[str, Any], _id: ObjectId, src: str, conv: Callable[[Any], str], col: Column,
