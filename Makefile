@@ -10,7 +10,7 @@ setup:
 	./scripts/setup.sh
 
 lint: setup
-	$(BIN)/ruff check mongo2pg library module_utils tests scripts lab
+	$(BIN)/ruff check mongo2pg library module_utils filter_plugins roles tests scripts lab
 	$(BIN)/ansible-lint --profile production playbooks roles molecule
 
 test-py: setup
@@ -19,7 +19,7 @@ test-py: setup
 # Every suite: lint, the engine and module tests (real PostgreSQL, nx-27017, ansible-playbook),
 # and the lab/Molecule scenarios.
 test: setup
-	$(BIN)/ruff check mongo2pg library module_utils tests scripts lab
+	$(BIN)/ruff check mongo2pg library module_utils filter_plugins roles tests scripts lab
 	$(BIN)/ansible-lint --profile production playbooks roles molecule
 	$(BIN)/pytest -q tests
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test --all

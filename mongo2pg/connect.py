@@ -41,6 +41,9 @@ def pg_connect(uri: str, application_name: str = "mongo2pg", settings: dict[str,
             hint = "create the database first (playbooks/10_prepare.yml does) or fix the name in --pg-uri"
         elif "password authentication failed" in msg or "no pg_hba.conf entry" in msg:
             hint = "check the user and password, and that pg_hba.conf allows this client"
+        elif "certificate" in msg or "SSL" in msg or "sslrootcert" in msg:
+            hint = ("TLS: the server's certificate must be signed by the CA in sslrootcert and name the host "
+                    "(sslmode=verify-full); check sslrootcert in --pg-uri (pg_tls in the inventory)")
         elif "Connection refused" in msg or "could not connect" in msg or "timeout" in msg:
             hint = "is PostgreSQL running and listening there? (make lab-up starts the lab)"
         raise ConnectionFailed(f"PostgreSQL {redact_uri(uri)}: {msg} -- {hint}") from None

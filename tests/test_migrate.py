@@ -9,11 +9,12 @@ import time
 from collections import Counter
 
 import psycopg2
+import pymongo
 import pytest
 from bson import ObjectId
 from psycopg2 import sql
 
-from mongo2pg import dumpfmt
+from mongo2pg import backup, dumpfmt
 from mongo2pg.connect import mongo_client
 from mongo2pg.ids import uuid_from_objectid
 from mongo2pg.mapping import load_mapping
@@ -23,14 +24,14 @@ from mongo2pg.validation import ValidateOptions, validate
 MAPPING = load_mapping("nextcrm")
 
 
-def migrate_cli(tmp_path, pg_uri, *source, extra=(), check=True, wait=True):
+def migrate_cli(tmp_path, pg_uri, *source, extra=(), check=True, wait=True, timeout=None):
     cmd = [sys.executable, "-m", "mongo2pg.cli", "migrate", *source, "--pg-uri", pg_uri,
            "--error-log", str(tmp_path / "errors.log"), "--checkpoint-file", str(tmp_path / "checkpoint.json"),
            "--progress-file", str(tmp_path / "progress.json"), "--summary-file", str(tmp_path / "summary.json"),
            *extra]
     if not wait:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if check:
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r
@@ -296,3 +297,50 @@ def test_a_reference_kept_dangling_by_policy_keeps_its_value_and_a_not_valid_for
     conn.close()
     log = [json.loads(line) for line in (tmp_path / "errors.log").read_text().splitlines()]
     assert [(r["severity"], r["reason"]) for r in log] == [("fixup", "dangling_reference_kept")]
+
+
+def _phase(tmp_path) -> str | None:
+    try:
+        return json.loads((tmp_path / "progress.json").read_text()).get("phase")
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.mark.slow
+def test_the_lock_holds_through_the_post_load_stages_and_status_says_unreconciled_when_it_is(tmp_path, pg_db,
+                                                                                              mongo, clean_dump):
+    """A second migration is refused while the first builds its junctions (held there by a lock the test
+    takes on a junction table), and a run that ends unreconciled (a document added to the live source
+    meanwhile) is not reported `complete` by `status`."""
+    backup.restore_database(clean_dump, mongo.uri, db="nextcrm", target_db="lock_run", drop=True)
+    source = ("--mongo-uri", mongo.uri, "--db", "lock_run")
+    r = subprocess.run([sys.executable, "-m", "mongo2pg.cli", "schema", "apply", "--pg-uri", pg_db],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    holder = psycopg2.connect(pg_db)
+    with holder.cursor() as cur:
+        # SHARE: the run's reads pass, its junction build (ALTER, INSERT) waits until the rollback below
+        cur.execute('LOCK TABLE "DocumentsToInvoices" IN SHARE MODE')
+    first = migrate_cli(tmp_path, pg_db, *source, extra=("--quiet",), wait=False)
+    try:
+        deadline = time.monotonic() + 120
+        while _phase(tmp_path) != "junctions" and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _phase(tmp_path) == "junctions", first.communicate()[1][-2000:] if first.poll() is not None else ""
+        second = tmp_path / "second"
+        second.mkdir()
+        r = migrate_cli(second, pg_db, *source, check=False, timeout=60)  # not left to wait behind the first
+        assert r.returncode == 2 and "another migration is running against this database" in r.stderr, r.stderr
+        client = pymongo.MongoClient(mongo.uri)
+        client["lock_run"]["crm_Accounts"].insert_one({"_id": ObjectId(), "name": "written during the migration"})
+        client.close()
+    finally:
+        holder.rollback()
+        holder.close()
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 1, err[-2000:]  # unreconciled: the source has one document more than was read
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "unreconciled"
+    r = subprocess.run([sys.executable, "-m", "mongo2pg.cli", "status", "--pg-uri", pg_db], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and json.loads(r.stdout)["state"] == "unreconciled", r.stdout

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import psycopg2
@@ -17,7 +18,7 @@ from mongo2pg import backup
 def _vars(pg, db, dump, artifacts):
     return ["-e", json.dumps({"pg_host": "127.0.0.1", "pg_port": pg.port, "pg_user": "postgres",
                               "pg_password": pg.password, "pg_database": db, "migration_dump": str(dump),
-                              "artifacts_dir": str(artifacts), "lab_pg_password": "unused",
+                              "artifacts_dir": str(artifacts), "lab_pg_password": "unused", "pg_tls": {},
                               "migration_poll_seconds": 1})]
 
 
@@ -117,12 +118,38 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     assert (artifacts / "timeline.log").read_text() == timeline  # check mode wrote nothing
 
     secrets = _lab_secrets()
-    assert len(secrets) == 3 and not any(s in up.stdout + up.stderr for s in secrets)
+    # the lab's passwords hold what a URI reserves: every phase above passed them through whole
+    assert len(secrets) == 3 and all(set("@:/#%?& ") <= set(x) for x in secrets)
+    forms = secrets + [urllib.parse.quote(x, safe="") for x in secrets]  # as typed, and inside a URI
+    assert not any(f in up.stdout + up.stderr for f in forms)
     for p in artifacts.rglob("*"):
         if p.is_file():
-            assert not any(s in p.read_text(errors="replace") for s in secrets), p
+            assert not any(f in p.read_text(errors="replace") for f in forms), p
         if "cron.d" not in p.parts:  # a cron entry must be world-readable; it holds no secret
             assert p.stat().st_mode & 0o077 == 0, p
+    # nor on the database host: its server log (log_statement = ddl) and pg_stat_statements' query texts
+    server_files = [p for d in ("var/lib/postgresql", "var/log/postgresql", "etc/postgresql")
+                    for p in (ROOT / ".lab" / "rootfs" / d).rglob("*") if p.is_file()]
+    logs = [p for p in server_files if "/log/" in str(p) and p.name.endswith(".log")]
+    assert logs and any("pgss_query_texts" in p.name for p in server_files)
+    for p in server_files:
+        data = p.read_bytes()
+        assert not any(f.encode() in data for f in forms), p
+    # every TCP connection to the lab server was TLS, verified against the lab CA (sslmode=verify-full)
+    authorized = [line for p in logs for line in p.read_text(errors="replace").splitlines()
+                  if "connection authorized" in line and "client=127.0.0.1" in line]
+    assert authorized and all("SSL enabled" in line for line in authorized), [
+        line for line in authorized if "SSL enabled" not in line][:3]
+    # a CA that did not sign the server's certificate is refused, in one line
+    other = ROOT / ".lab" / "tls" / "other-ca.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+                    "-keyout", str(other.with_suffix(".key")), "-out", str(other)], check=True, capture_output=True)
+    wrong = (f"postgresql://nextcrm_migrator:{urllib.parse.quote(secrets[0], safe='')}@127.0.0.1:55432/nextcrm"
+             f"?sslmode=verify-full&sslrootcert={other}")
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "mongo2pg"), "status", "--pg-uri", wrong], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "certificate verify failed" in r.stderr and "sslrootcert" in r.stderr and secrets[0] not in r.stderr
 
     # a corrupted target: the rerun stops at the gate, before deployment
     conn = psycopg2.connect(host="127.0.0.1", port=55432, dbname="nextcrm", user="nextcrm_migrator",
@@ -174,3 +201,47 @@ def test_example_inventories_resolve_their_vault_and_every_phase_parses(env, tmp
         assert r.returncode == 0, (phase.name, r.stdout + r.stderr)
     encrypted = (inventory / "group_vars" / "all" / "vault.yml").read_text()
     assert encrypted.startswith("$ANSIBLE_VAULT;1.1;AES256") and "CHANGE-ME" not in encrypted
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+@pytest.mark.slow
+def test_following_a_long_migration_polls_in_a_loop_with_flat_memory(pg, clean_dump, tmp_path):
+    """Hundreds of polls (the job held at its junction stage by a lock the test takes): one progress line
+    each, and the playbook's memory does not grow with their number (a poll that included itself did)."""
+    db = "t_playbook_polls"
+    pg.create_db(db)
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "mongo2pg"), "schema", "apply", "--pg-uri", pg.uri(db)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    holder = psycopg2.connect(pg.uri(db))
+    with holder.cursor() as cur:
+        cur.execute('LOCK TABLE "DocumentsToInvoices" IN SHARE MODE')  # the junction build waits for it
+    args = _vars(pg, db, clean_dump, tmp_path)
+    args[1] = json.dumps({**json.loads(args[1]), "migration_poll_seconds": 0.02})
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    run = subprocess.Popen([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local"),
+                            str(ROOT / "playbooks" / "30_migrate.yml"), *args], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env)
+    polls, samples, lines = 0, {}, []
+    try:
+        for line in run.stdout:
+            lines.append(line)
+            if "documents read after" in line:
+                polls += 1
+                if polls in (50, 300):
+                    samples[polls] = _rss_mb(run.pid)
+                if polls == 300:
+                    break
+    finally:
+        holder.rollback()
+        holder.close()
+    rest, _ = run.communicate(timeout=300)
+    out = "".join(lines) + rest
+    assert run.returncode == 0, out[-4000:]
+    assert "[junctions]" in out and "reconciled (source = loaded + rejected per table): True" in out
+    print(f"ansible-playbook RSS: {samples[50]:.1f} MB at poll 50, {samples[300]:.1f} MB at poll 300")
+    assert polls >= 300 and samples[300] - samples[50] < 5, samples  # MB, for 250 more polls

@@ -1,0 +1,92 @@
+"""The connection strings the phases build (filter_plugins/connection_uris.py): percent-encoded parts,
+TLS parameters, and SCRAM verifiers that PostgreSQL accepts, so no password reaches its log."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import psycopg2
+import pymongo
+import pytest
+from ansible_run import playbook
+
+from mongo2pg.redact import redact_uri
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+uris = _load("connection_uris", ROOT / "filter_plugins" / "connection_uris.py")
+scram = _load("scram_verifier", ROOT / "roles" / "postgresql" / "filter_plugins" / "scram_verifier.py")
+
+HOSTILE = "p@ss:w/o#r%d?x&y z"  # every character the issue names, and a space
+
+
+def test_a_password_with_uri_characters_logs_in_through_a_verifier_and_a_built_uri(pg):
+    admin = psycopg2.connect(pg.uri())
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("DROP ROLE IF EXISTS \"odd user\"")
+        # What the role sends: the verifier, never the password.
+        cur.execute("CREATE ROLE \"odd user\" LOGIN PASSWORD %s", (scram.postgresql_scram_verifier(HOSTILE, "odd user"),))
+        cur.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'odd user'")
+        stored = cur.fetchone()[0]
+    admin.close()
+    assert stored == scram.postgresql_scram_verifier(HOSTILE, "odd user") and HOSTILE not in stored
+    uri = uris.postgresql_uri({"user": "odd user", "password": HOSTILE, "host": "127.0.0.1", "port": pg.port,
+                               "database": "postgres", "params": {"sslmode": "disable", "application_name": "a b&c"}})
+    assert "@" not in uri.split("@", 1)[1].split("/")[0] and " " not in uri
+    conn = psycopg2.connect(uri)
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_user, current_setting('application_name')")
+        assert cur.fetchone() == ("odd user", "a b&c")
+    conn.close()
+    assert HOSTILE not in redact_uri(uri) and "***" in redact_uri(uri)
+    wrong = uris.postgresql_uri({"user": "odd user", "password": HOSTILE + "!", "host": "127.0.0.1", "port": pg.port,
+                                 "database": "postgres"})
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        psycopg2.connect(wrong)
+
+
+def test_the_verifier_is_stable_per_user_and_password_and_differs_otherwise():
+    v = scram.postgresql_scram_verifier(HOSTILE, "a")
+    assert v == scram.postgresql_scram_verifier(HOSTILE, "a")  # an unchanged password changes nothing
+    assert v != scram.postgresql_scram_verifier(HOSTILE, "b") != scram.postgresql_scram_verifier("other", "a")
+    assert v.startswith("SCRAM-SHA-256$4096:")
+
+
+def test_a_mongodb_uri_keeps_the_password_whole(mongo):
+    uri = uris.mongodb_uri({"hosts": [f"127.0.0.1:{mongo.port}"], "user": "u", "password": HOSTILE,
+                            "params": {"authSource": "admin", "directConnection": "true"}})
+    parsed = pymongo.uri_parser.parse_uri(uri)
+    assert parsed["password"] == HOSTILE and parsed["username"] == "u" and parsed["nodelist"] == [("127.0.0.1", mongo.port)]
+    assert uris.mongodb_uri({"host": "127.0.0.1", "port": mongo.port}) == f"mongodb://127.0.0.1:{mongo.port}/"
+
+
+def test_ansible_builds_the_same_uri_through_the_filter(tmp_path):
+    """The filter as the phases use it, through ansible-playbook and ansible.cfg's filter_plugins."""
+    play = tmp_path / "p.yml"
+    play.write_text("""
+- name: Build a URI
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy:
+        dest: "{{ out }}"
+        mode: "0600"
+        content: "{{ {'user': 'm', 'password': pw, 'host': '::1', 'port': 5432, 'database': 'nextcrm',
+                      'params': {'sslmode': 'verify-full', 'sslrootcert': '/etc/ssl/pg ca.pem'}} | postgresql_uri }}"
+""")
+    r = playbook(str(play), "-e", json.dumps({"out": str(tmp_path / "uri"), "pw": HOSTILE}))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "uri").read_text() == (
+        "postgresql://m:p%40ss%3Aw%2Fo%23r%25d%3Fx%26y%20z@[::1]:5432/nextcrm?sslmode=verify-full"
+        "&sslrootcert=%2Fetc%2Fssl%2Fpg%20ca.pem")
