@@ -76,6 +76,23 @@ options:
     description: Stop (checkpointed) when the target's data directory has less than this fraction free.
     type: float
     default: 0.1
+  warn_error_rate:
+    description: A HIGH line (in the progress file's warnings), with the top reasons, when a table rejects more.
+    type: float
+    default: 0.01
+  min_free_memory:
+    description: Stop (checkpointed) when the migration host (or its memory cgroup) has less available.
+    type: float
+    default: 0.1
+  hang_seconds:
+    description: No progress in the load for this long is reported as hung, with what to check.
+    type: float
+    default: 600.0
+  on_hang:
+    description: A hung load is stopped (checkpointed, resumable) or only reported.
+    type: str
+    choices: [stop, report]
+    default: stop
   retry_seconds:
     description: Keep retrying a lost connection to either side this long before failing.
     type: float
@@ -134,6 +151,10 @@ ARGUMENT_SPEC = {
         "fresh": {"type": "bool", "default": False},
         "max_error_rate": {"type": "float", "default": 0.05},
         "min_free_disk": {"type": "float", "default": 0.10},
+    "warn_error_rate": {"type": "float", "default": 0.01},
+    "min_free_memory": {"type": "float", "default": 0.10},
+    "hang_seconds": {"type": "float", "default": 600.0},
+    "on_hang": {"type": "str", "choices": ["stop", "report"], "default": "stop"},
         "retry_seconds": {"type": "float", "default": 300.0},
 }
 

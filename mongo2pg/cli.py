@@ -65,7 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--progress-file", help="machine-readable progress, rewritten atomically each batch")
     m.add_argument("--summary-file", help="write the final summary as JSON here")
     m.add_argument("--fresh", action="store_true", help="start over: empty the target tables and the checkpoint")
+    m.add_argument("--warn-error-rate", type=float, default=0.01,
+                   help="a HIGH line, with the top reasons, when a table rejects more (default: %(default)s)")
     m.add_argument("--max-error-rate", type=float, default=0.05, help="stop when a table rejects more (default: 0.05)")
+    m.add_argument("--min-free-memory", type=float, default=0.10,
+                   help="stop (checkpointed) when this host has less memory available (default: %(default)s)")
+    m.add_argument("--hang-seconds", type=float, default=600.0,
+                   help="no progress in the load this long: reported as hung (default: %(default)s)")
+    m.add_argument("--on-hang", choices=["stop", "report"], default="stop",
+                   help="a hung load is stopped (checkpointed) or only reported (default: %(default)s)")
     m.add_argument("--retry-seconds", type=float, default=300.0,
                    help="keep retrying lost connections this long (default: %(default)s)")
     m.add_argument("--min-free-disk", type=float, default=0.10,

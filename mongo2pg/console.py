@@ -34,6 +34,8 @@ class ConsoleProgress:
             done = ev["position"] - st.get("start_position", 0)
             self._line(f"  done  {ev['table']:<32} {ev['loaded']:>9,} loaded {ev['rejected']:>6,} rejected "
                        f"{secs:7.1f}s {done / secs:>9,.0f} rec/s")
+        elif ev["event"] == "warning":
+            self._line(f"  {ev['message']}")
         elif ev["event"] == "retry":
             self._line(f"  retry {ev['table']}: {ev['message']} (again in {ev['delay']:.0f}s)")
         elif ev["event"] == "batch" and now - self.last >= (0.5 if self.tty else 5.0):

@@ -84,8 +84,11 @@ def test_every_cli_option_is_an_engine_option_with_the_same_default(command, cls
 def test_every_module_option_is_an_engine_option_with_the_same_default(command, cls, module):
     engine = _fields(cls)
     spec = _module(module).ARGUMENT_SPEC
+    cli = _cli_actions(command)
     for name, arg in spec.items():
         assert name in engine, f"{module} option {name} is no field of {cls.__name__}: its value would be dropped"
+        if name in cli and cli[name].choices:
+            assert arg.get("choices") == list(cli[name].choices), f"{module} {name}: choices differ from the CLI's"
         if engine[name] is MISSING:
             assert arg.get("required") is True, f"{module} {name}: the engine requires it, the module does not"
             continue

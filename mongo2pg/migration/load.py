@@ -6,15 +6,19 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import signal
 import time
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg2
 
 from ..connect import pg_connect
 from ..errors import ConfigError, GuardTripped
-from ..issues import Issue
+from ..hostmem import available_fraction
+from ..issues import REJECT, Issue
 from ..mapping import Mapping, Table
 from ..readers import ResumePoint, open_source, tune_gc_for_documents
 from ..transform import TableTransform
@@ -120,6 +124,8 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
         events.put({"event": "start", "table": label, "total": total, "position": cp.position,
                     "loaded": cp.loaded, "rejected": cp.rejected})
         batch_started = time.monotonic()
+        reasons: Counter[str] = Counter()
+        warned = False
         resume = ResumePoint(part.start + cp.position, cp.last_id)
         for batch in source.batches(table.collection, resume, opts.batch_size, stop=part.stop,
                                     max_bytes=opts.batch_bytes):
@@ -132,12 +138,22 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
             events.put({"event": "batch", "table": label, "total": total, "position": cp.position,
                         "loaded": cp.loaded, "rejected": cp.rejected, "fixups": cp.fixups,
                         "issues": issues, "last_id": cp.last_id})
-            if cp.position >= 100 and cp.rejected / cp.position > opts.max_error_rate:
+            reasons.update(i.reason for i in issues if i.severity == REJECT)
+            rate = cp.rejected / cp.position if cp.position else 0.0
+            if cp.position >= 100 and rate > opts.warn_error_rate and not warned:
+                warned = True
+                top = ", ".join(f"{r} {n}" for r, n in reasons.most_common(3)) or "earlier batches"
+                events.put({"event": "warning", "table": label, "message": (
+                    f"HIGH error rate: {label}: {cp.rejected} of {cp.position} records rejected ({rate:.1%} > "
+                    f"{opts.warn_error_rate:.0%}); top reasons: {top}. It stops at {opts.max_error_rate:.0%}; "
+                    f"inspect {opts.error_log} now")})
+            if cp.position >= 100 and rate > opts.max_error_rate:
                 raise GuardTripped(f"{label}: {cp.rejected} of {cp.position} records rejected "
                                    f"({cp.rejected / cp.position:.1%}) exceeds --max-error-rate "
                                    f"{opts.max_error_rate:.1%}; checkpointed. Inspect {opts.error_log}, fix the "
                                    "data or the mapping, then rerun (it resumes) or raise the threshold")
             _check_disk(data_dir, opts.min_free_disk)
+            _check_memory(opts.min_free_memory)
         with conn.cursor() as cur:
             cp.done = True
             write_checkpoint(cur, cp)
@@ -179,6 +195,14 @@ def _check_disk(path: str | None, min_free: float) -> None:
                            "checkpointed: free space, then rerun")
 
 
+def _check_memory(min_free: float) -> None:
+    """Stop cleanly before this host runs out of memory (the OOM killer would not checkpoint)."""
+    free = available_fraction()
+    if free < min_free:
+        raise GuardTripped(f"available memory on the migration host is {free:.1%} (< {min_free:.0%}); checkpointed: "
+                           "lower --batch-size / --batch-bytes or --workers (or free memory), then rerun (it resumes)")
+
+
 _EVENTS = None  # the workers' event queue to the parent (set by run_workers before it forks them)
 
 
@@ -210,18 +234,55 @@ def run_workers(opts: Options, mapping: Mapping, parts: list[Part], progress: Pr
     results: list[dict[str, Any]] = []
     with fork_pool(n) as pool:
         it = pool.imap_unordered(_worker, [(opts, mapping, p, None, duplicates.get(p.table.name)) for p in parts])
+        last_progress = time.monotonic()
+        reported = False
         while True:
             try:
                 r = it.next(timeout=0.2)
             except mp.TimeoutError:
-                progress.drain(events)
+                if progress.drain(events):
+                    last_progress, reported = time.monotonic(), False
+                elif time.monotonic() - last_progress > opts.hang_seconds and not reported:
+                    reported = True
+                    _report_hang(opts, pool, progress, time.monotonic() - last_progress)
                 continue
             except StopIteration:
                 break
             progress.drain(events)
+            last_progress = time.monotonic()
             results.append(r)
             if r.get("error"):
                 pool.terminate()
                 break
     progress.drain(events)
     return results
+
+
+def _report_hang(opts: Options, pool, progress: Progress, idle: float) -> None:
+    """No worker reported for `idle` seconds: say so with what to check, and stop when the policy says so
+    (each worker's last batch is rolled back; the rerun resumes at its checkpoint)."""
+    workers = [(p.pid, _process_state(p.pid)) for p in getattr(pool, "_pool", [])]
+    message = (f"HUNG: no progress for {idle:.0f}s (--hang-seconds {opts.hang_seconds:g}). Check the worker processes "
+               f"({', '.join(f'pid {pid} {state}' for pid, state in workers) or 'none left'}), PostgreSQL's "
+               "connections (pg_stat_activity: waiting or idle in transaction, locks), the target's free disk, and "
+               f"this host's memory ({available_fraction():.0%} available)")
+    progress.handle({"event": "warning", "table": "(load)", "message": message})
+    if opts.on_hang == "stop":
+        for pid, _ in workers:  # a stopped (SIGSTOP) process ignores SIGTERM until continued: kill it
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        pool.terminate()
+        raise GuardTripped(message + "; stopped (on_hang: stop), checkpointed: fix the cause, then rerun (it resumes)")
+
+
+def _process_state(pid: int) -> str:
+    """A process's state as ps shows it: running, sleeping, disk wait, stopped, ..."""
+    names = {"R": "running", "S": "sleeping", "D": "in disk wait", "T": "stopped", "t": "stopped (traced)",
+             "Z": "defunct"}
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
+    return names.get(state, state)

@@ -19,8 +19,15 @@ class Options(RunOptions):
     checkpoint_file: str = "migration-checkpoint.json"
     progress_file: str | None = None
     fresh: bool = False
+    # The runbook's real-time decision tree (6.2 step 4): a HIGH line over warn_error_rate, a checkpointed
+    # stop over max_error_rate, under min_free_disk on the target, or under min_free_memory here; no
+    # progress for hang_seconds of the load is reported, and stopped when on_hang is "stop".
+    warn_error_rate: float = 0.01
     max_error_rate: float = 0.05
     min_free_disk: float = 0.10
+    min_free_memory: float = 0.10
+    hang_seconds: float = 600.0
+    on_hang: str = "stop"
     retry_seconds: float = 300.0
     finalize: bool = True
     # A dump collection of at least twice this many documents loads as ranges side by side (one per worker).

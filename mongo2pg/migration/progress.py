@@ -27,9 +27,12 @@ class Progress:
         self.progress = Path(opts.progress_file) if opts.progress_file else None
         self.mapping = mapping
         self.phase = "load"
+        self.warnings: list[str] = []  # HIGH error rates, hangs: the decision tree's lines, newest last
 
     def handle(self, ev: dict[str, Any]) -> None:
         append_issues(self.error_log, ev.get("issues") or ())
+        if ev["event"] == "warning":
+            self.warnings.append(ev["message"])
         if ev["event"] in ("start", "batch", "done"):
             st = self.state.setdefault(ev["table"], {"started": time.monotonic()})
             st.update({k: ev[k] for k in ("total", "position", "loaded", "rejected") if k in ev})
@@ -53,7 +56,7 @@ class Progress:
         done = sum(s.get("position", 0) for s in self.state.values())
         elapsed = time.monotonic() - self.started
         return {"updated_at": datetime.now(UTC).isoformat(), "phase": self.phase, "elapsed_seconds": round(elapsed, 1),
-                "records_done": done, "records_known": total,
+                "records_done": done, "records_known": total, "warnings": self.warnings[-5:],
                 "tables": {t: {k: v for k, v in s.items() if k not in ("started", "start_position")}
                            for t, s in self.state.items()}}
 
@@ -70,11 +73,13 @@ class Progress:
         if self.progress:
             write_private(self.progress, json.dumps({**self.snapshot(), "summary": totals}))
 
-    def drain(self, queue) -> None:
-        """Handle every event waiting in a worker queue."""
+    def drain(self, queue) -> int:
+        """Handle every event waiting in a worker queue; returns how many there were."""
+        n = 0
         while True:
             try:
                 ev = queue.get_nowait()
             except Exception:  # noqa: BLE001 - queue.Empty from either queue kind
-                return
+                return n
             self.handle(ev)
+            n += 1
