@@ -86,10 +86,7 @@ def skip_documents(f: BinaryIO, count: int) -> int:
 
 def iter_documents(coll: DumpCollection, start: int = 0) -> Iterator[dict[str, Any]]:
     """Yield the collection's documents in file order, from ordinal `start`."""
-    with _open(coll.bson_path, coll.gzipped) as f:
-        if start:
-            skip_documents(f, start)
-        yield from bson.decode_file_iter(f, CODEC)
+    return (doc for doc, _ in iter_sized(coll, start))
 
 
 def iter_sized(coll: DumpCollection, start: int = 0) -> Iterator[tuple[dict[str, Any], int]]:

@@ -163,3 +163,34 @@ def test_a_thousand_one_megabyte_documents_migrate_and_validate_in_bounded_memor
     assert json.loads((tmp_path / "report.json").read_text())["rowsChecked"] == 1000
     print(f"peak RSS: migrate {migrate_peak:.0f} MB, validate {validate_peak:.0f} MB")
     assert migrate_peak < 500 and validate_peak < 500, (migrate_peak, validate_peak)
+
+
+UNIQUE_EMAILS = """
+version: 1
+name: people
+tables:
+  people:
+    collection: people
+    columns:
+      - {name: id, source: _id, type: uuid, primary_key: true}
+      - {name: email, type: text}
+      - {name: name, type: text, required: true}
+    indexes:
+      - {name: people_email_key, columns: [email], unique: true}
+"""
+
+
+def test_a_document_rejected_for_another_reason_keeps_no_unique_value(tmp_path, pg_db):
+    """The smallest _id lacks a required field: it is rejected for that, and the next document with the
+    same email keeps it (rather than losing it to a document that is not loaded)."""
+    (tmp_path / "m.yml").write_text(UNIQUE_EMAILS)
+    first, second, third = (ObjectId(f"{i:024x}") for i in (1, 2, 3))
+    dumpfmt.DumpWriter(tmp_path / "dump", "nextcrm").write_collection("people", [
+        {"_id": first, "email": "a@x.io"}, {"_id": second, "email": "a@x.io", "name": "kept"},
+        {"_id": third, "email": "a@x.io", "name": "duplicate"}])
+    r = _migrate(tmp_path, tmp_path / "dump", pg_db, "--mapping", str(tmp_path / "m.yml"), "--max-error-rate", "1")
+    assert r.returncode == 0, r.stderr
+    reasons = {e["_id"]: e["reason"] for e in _errors(tmp_path)}
+    assert reasons == {str(first): "missing_required", str(third): "duplicate_key"}
+    assert _one(pg_db, "SELECT name FROM people") == ("kept",)
+    assert _validate(tmp_path, tmp_path / "dump", pg_db, "--mapping", str(tmp_path / "m.yml")).returncode == 0

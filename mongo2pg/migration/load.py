@@ -149,7 +149,7 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
                     f"inspect {opts.error_log} now")})
             if cp.position >= 100 and rate > opts.max_error_rate:
                 raise GuardTripped(f"{label}: {cp.rejected} of {cp.position} records rejected "
-                                   f"({cp.rejected / cp.position:.1%}) exceeds --max-error-rate "
+                                   f"({rate:.1%}) exceeds --max-error-rate "
                                    f"{opts.max_error_rate:.1%}; checkpointed. Inspect {opts.error_log}, fix the "
                                    "data or the mapping, then rerun (it resumes) or raise the threshold")
             _check_disk(data_dir, opts.min_free_disk)

@@ -21,7 +21,7 @@ from ..errors import Mongo2PgError
 from ..ids import uuid_text
 from ..issues import REJECT, Issue
 from ..mapping import Index, Mapping, Table
-from ..transform import NULL, TableTransform, _FieldBad
+from ..transform import NULL, TableTransform
 
 LISTED = 20  # duplicates named in a `fail` message; all of them are counted
 
@@ -55,11 +55,10 @@ def find_duplicates(mapping: Mapping, source, table: Table) -> dict[str, tuple[I
         _id = doc.get("_id")
         if type(_id) is not ObjectId:
             continue
-        try:
-            keyed = [(n, transform.column_texts(doc, _id, idx.columns)) for n, idx in enumerate(indexes)]
-        except _FieldBad:
-            continue  # rejected by the transform for its own reason
-        for n, texts in keyed:
+        if not transform.convert_batch([doc]).lines:
+            continue  # rejected by the transform for its own reason: it keeps no value
+        for n, idx in enumerate(indexes):
+            texts = transform.column_texts(doc, _id, idx.columns)
             key = _key(texts)
             if key is None:
                 continue
