@@ -53,46 +53,9 @@ slow_checks: {description: Names of the checks over their latency target., retur
 import json  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-
-def _dig(value, path: str):
-    for key in str(path).split("."):
-        value = value[int(key)] if isinstance(value, list) else value[key]
-    return value
-
-
-def http_check(base_url: str, check: dict, captured: dict, timeout: float, headers: dict) -> dict:
-    path = check["path"].format(**captured)
-    body = check.get("body")
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base_url.rstrip("/") + path, data=data, method=check.get("method", "GET"),
-                                 headers={"Content-Type": "application/json", **headers})
-    result = {"kind": "http", "name": check["name"], "target": f"{req.get_method()} {path}",
-              "max_ms": check.get("max_ms")}
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, payload = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, payload = exc.code, exc.read()
-    except OSError as exc:
-        return {**result, "ok": False, "status": None, "ms": None, "error": str(exc)}
-    result["ms"] = round((time.perf_counter() - started) * 1000, 1)
-    result["status"] = status
-    ok = status == check.get("expect_status", 200)
-    error = None if ok else f"status {status}, expected {check.get('expect_status', 200)}"
-    if ok and check.get("capture"):
-        try:
-            answer = json.loads(payload)
-            for var, key in check["capture"].items():
-                captured[var] = _dig(answer, key)
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            ok, error = False, f"cannot capture {check['capture']} from the answer: {exc}"
-    return {**result, "ok": ok, "error": error}
+from ansible.module_utils.mongo2pg_common import import_engine  # noqa: E402
 
 
 def sql_check(conn, check: dict) -> dict:
@@ -132,11 +95,12 @@ def main() -> None:
         },
         supports_check_mode=False,
     )
+    (httpcheck,) = import_engine(module, "httpcheck")
     p = module.params
     captured: dict = {}
     results = []
     for check in p["http_checks"]:
-        results.append(http_check(p["base_url"], check, captured, p["timeout"], p["headers"]))
+        results.append(httpcheck.http_check(p["base_url"], check, captured, p["timeout"], p["headers"]))
     if p["sql_checks"]:
         import psycopg2
 

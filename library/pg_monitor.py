@@ -8,18 +8,26 @@ DOCUMENTATION = r"""
 module: pg_monitor
 short_description: Monitoring snapshot of the application and PostgreSQL, judged against thresholds
 description:
-  - O(action=snapshot) reads the health endpoint (status, latency), pg_stat_activity (active, longest,
-    waiting), connections against max_connections, slow statements (pg_stat_statements), database and
-    table sizes, index usage, and the host's CPU, memory and disk; compares them with the runbook's
-    thresholds (6.5), appends the snapshot to O(history) and fails on a breach (O(breach_policy)).
+  - O(action=snapshot) reads the health endpoint (status, latency), the key endpoints (O(endpoints),
+    against their targets), pg_stat_activity (active, longest, waiting), connections against
+    max_connections, slow statements (pg_stat_statements), database and table sizes, index usage, the
+    errors per minute in PostgreSQL's log, and the host's CPU, memory and the disk of PostgreSQL's data
+    directory; compares them with the runbook's thresholds (6.5), appends the snapshot to O(history) and
+    fails on a breach (O(breach_policy)).
   - O(action=summary) judges the snapshots in O(history) against the 48-hour success criteria.
-  - Reads only. Run it on the database host or wherever the host figures matter.
+  - Reads only. Run it on the database host (the monitoring role does, with the engine shipped there and
+    on PYTHONPATH): the host figures, the data directory and the log are that host's.
 options:
   action: {description: snapshot or summary., type: str, choices: [snapshot, summary], default: snapshot}
   pg_uri: {description: PostgreSQL URI of a monitoring login (never logged)., type: str}
   health_url: {description: The application's health endpoint., type: str}
   history: {description: JSON-lines history file (0600)., type: path, required: true}
-  disk_path: {description: File system whose usage counts., type: path, default: /}
+  disk_path: {description: "File system whose usage counts (default: PostgreSQL's data directory, which must be on this host).", type: path}
+  host_name: {description: "The measured host's inventory name, recorded in the snapshot.", type: str}
+  app_url: {description: The application's base URL for O(endpoints)., type: str}
+  endpoints: {description: "Key endpoints to time in order: {name, path, max_ms, capture} as the smoke tests.", type: list, elements: dict, default: []}
+  pg_log: {description: "PostgreSQL's log file (default: the server's current one).", type: path}
+  log_minutes: {description: Minutes of the log judged., type: float, default: 5}
   thresholds: {description: Overrides of the thresholds (health_ms, active_queries, ...)., type: dict, default: {}}
   breach_policy: {description: What a breach does., type: str, choices: [fail, warn], default: fail}
 author: mongo2pg maintainers
@@ -50,7 +58,12 @@ def main() -> None:
             "pg_uri": {"type": "str", "no_log": True},
             "health_url": {"type": "str"},
             "history": {"type": "path", "required": True},
-            "disk_path": {"type": "path", "default": "/"},
+            "disk_path": {"type": "path"},
+            "host_name": {"type": "str"},
+            "app_url": {"type": "str"},
+            "endpoints": {"type": "list", "elements": "dict", "default": []},
+            "pg_log": {"type": "path"},
+            "log_minutes": {"type": "float", "default": 5},
             "thresholds": {"type": "dict", "default": {}},
             "breach_policy": {"type": "str", "choices": ["fail", "warn"], "default": "fail"},
         },
@@ -68,7 +81,9 @@ def main() -> None:
     if unknown:
         module.fail_json(msg=f"unknown thresholds {sorted(unknown)}; known: {sorted(monitor.THRESHOLDS)}")
     try:
-        snap = monitor.snapshot(p["pg_uri"], p["health_url"], p["disk_path"])
+        snap = monitor.snapshot(p["pg_uri"], p["health_url"], p["disk_path"], host_name=p["host_name"],
+                                app_url=p["app_url"], endpoints=p["endpoints"], pg_log=p["pg_log"],
+                                log_minutes=p["log_minutes"])
     except errors.Mongo2PgError as exc:
         module.fail_json(msg=redact.redact_text(str(exc)))
         return

@@ -141,7 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     _pg_arg(mo)
     mo.add_argument("--health-url", help="the application's health endpoint")
     mo.add_argument("--history", default="monitoring-history.jsonl", help="JSON-lines history (default: %(default)s)")
-    mo.add_argument("--disk-path", default="/", help="file system whose usage counts (default: /)")
+    mo.add_argument("--disk-path", help="file system whose usage counts (default: PostgreSQL's data directory, "
+                    "which must then be on this host)")
+    mo.add_argument("--host-name", help="name of the measured host in the snapshot (default: this host's name)")
+    mo.add_argument("--app-url", help="the application's base URL, for --endpoints")
+    mo.add_argument("--endpoints", metavar="FILE",
+                    help="JSON list of key endpoints to time: [{name, path, max_ms, capture}] (as the smoke tests)")
+    mo.add_argument("--pg-log", help="PostgreSQL's log file to count errors in (default: the server's current one)")
+    mo.add_argument("--log-minutes", type=float, default=5, help="window of the log judged (default: %(default)s)")
     mo.add_argument("--threshold", action="append", default=[], metavar="KEY=VALUE",
                     help="override a threshold, e.g. health_ms=300 (repeatable)")
     rp = sub.add_parser("report", help="write the final report (Markdown and self-contained HTML) from the artifacts")
@@ -324,15 +331,30 @@ def cmd_monitor(args) -> int:
         if key not in monitor.THRESHOLDS or not value:
             raise ConfigError(f"--threshold {item!r}: use KEY=VALUE with KEY one of {', '.join(monitor.THRESHOLDS)}")
         thresholds[key] = float(value)
-    snap = monitor.snapshot(args.pg_uri, args.health_url, args.disk_path)
+    endpoints = None
+    if args.endpoints:
+        if not args.app_url:
+            raise ConfigError("--endpoints needs --app-url (the base URL the paths are relative to)")
+        try:
+            endpoints = json.loads(open(args.endpoints).read())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--endpoints {args.endpoints}: {exc}") from None
+    snap = monitor.snapshot(args.pg_uri, args.health_url, args.disk_path, host_name=args.host_name,
+                            app_url=args.app_url, endpoints=endpoints, pg_log=args.pg_log, log_minutes=args.log_minutes)
     breaches = monitor.evaluate(snap, thresholds)
     monitor.append_history(args.history, snap, breaches)
     db, host = snap["database"], snap["host"]
     health = snap.get("health")
-    print(f"{snap['taken_at']} health {health['status'] if health else '-'} {health['ms'] if health else '-'} ms; "
+    errors = db["log_errors"]
+    print(f"{snap['taken_at']} {host['name']}: health {health['status'] if health else '-'} "
+          f"{health['ms'] if health else '-'} ms; "
           f"active {db['active_queries']}, longest {db['longest_query_seconds']}s, waiting {db['waiting_queries']}, "
-          f"connections {db['connections']}/{db['max_connections']}; cpu {host['cpu_percent']}%, "
-          f"memory {host['memory_percent']}%, disk {host['disk_percent']}%")
+          f"connections {db['connections']}/{db['max_connections']}; "
+          f"log errors/min {errors['per_minute'] if errors else '-'}; cpu {host['cpu_percent']}%, "
+          f"memory {host['memory_percent']}%, disk {host['disk_percent']}% of {host['disk_path']}")
+    for e in snap.get("endpoints") or []:
+        print(f"  endpoint {e['name']}: {e['status']} {e['ms'] if e['ms'] is not None else '-'} ms "
+              f"(target {e.get('max_ms') or '-'} ms)")
     for b in breaches:
         print(f"BREACH: {b}")
     return 1 if breaches else 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg2
-import pymongo
-from pymongo.errors import PyMongoError
+
+if TYPE_CHECKING:
+    import pymongo
 
 from .errors import ConnectionFailed
 from .redact import password_of, redact_text, redact_uri
@@ -52,6 +53,10 @@ def pg_connect(uri: str, application_name: str = "mongo2pg", settings: dict[str,
 
 def mongo_client(uri: str, timeout_ms: int = 10_000) -> pymongo.MongoClient:
     """A pymongo client that has answered a ping. Raises ConnectionFailed with a redacted message."""
+    # Imported here: monitoring runs this package on the database host, which has psycopg2 but no pymongo.
+    import pymongo
+    from pymongo.errors import PyMongoError
+
     try:
         client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
                                      tz_aware=True)

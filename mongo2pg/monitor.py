@@ -1,32 +1,43 @@
 """Post-migration monitoring (runbook 6.5): a snapshot, its thresholds, a history, a window summary.
 
-A snapshot reads the application's health endpoint (status, latency), PostgreSQL's activity
-(active, longest, waiting queries; connections against max_connections), slow statements from
-pg_stat_statements, database and table sizes, index usage, and the host's CPU, memory and disk.
-`evaluate` compares it with the runbook's thresholds; `summarize` judges a window of snapshots
-against the 48-hour success criteria.
+A snapshot reads the application's health endpoint and key endpoints (status, latency against the
+runbook's targets), PostgreSQL's activity (active, longest, waiting queries; connections against
+max_connections), slow statements from pg_stat_statements, database and table sizes, index usage, the
+errors per minute in PostgreSQL's own log, and the host's CPU, memory and the disk of PostgreSQL's data
+directory. It runs on the database host (the monitoring role ships this package there), so the host
+figures are the server's. `evaluate` compares it with the runbook's thresholds; `summarize` judges a
+window of snapshots against the 48-hour success criteria.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import socket
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .connect import pg_connect
+from .errors import ConfigError
 from .files import open_private
+from .httpcheck import http_check
 
 # The runbook's "key indicators" (6.5); every one can be overridden.
 THRESHOLDS: dict[str, float] = {
     "health_ms": 500, "active_queries": 50, "longest_query_seconds": 10, "waiting_queries": 10,
     "connections_percent": 80, "slow_query_mean_ms": 1000, "cpu_percent": 80, "memory_percent": 85,
-    "disk_percent": 80,
+    "disk_percent": 80, "pg_errors_per_minute": 5,
 }
+# ERROR, FATAL and PANIC lines of PostgreSQL's log, after a log_line_prefix that starts with %t or %m.
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)? (\S+) .*?\b(ERROR|FATAL|PANIC): ")
+# Enough of a log's end for any window of minutes worth judging; the rest is not read.
+_LOG_TAIL_BYTES = 8 << 20
 # The 48-hour success criteria that a window of snapshots can show.
 CRITERIA: dict[str, float] = {"uptime_percent": 99.9, "cpu_percent": 80, "memory_percent": 85}
 
@@ -99,18 +110,94 @@ def _database(conn) -> dict[str, Any]:
     return out
 
 
-def snapshot(pg_uri: str, health_url: str | None = None, disk_path: str = "/") -> dict[str, Any]:
+def _current_logfile(data_dir: str) -> str | None:
+    """The stderr log named in the data directory's current_logfiles (what pg_current_logfile reads)."""
+    try:
+        lines = Path(data_dir, "current_logfiles").read_text().splitlines()
+    except OSError:
+        return None
+    return next((line.split(" ", 1)[1] for line in lines if line.startswith("stderr ")), None)
+
+
+def _server_files(conn) -> tuple[str, str | None]:
+    """PostgreSQL's data directory and its current log file (None when it logs to no file, or neither the
+    login nor this host may read which), as the server reports them."""
+    with conn.cursor() as cur:
+        cur.execute("SHOW data_directory")
+        data_dir = cur.fetchone()[0]
+        # Asked first: a refused call would be an ERROR in the very log this counts.
+        cur.execute("SELECT has_function_privilege('pg_current_logfile(text)', 'EXECUTE')")
+        if cur.fetchone()[0]:
+            cur.execute("SELECT pg_current_logfile('stderr')")
+            log = cur.fetchone()[0]
+        else:  # pg_monitor may not call it: read the file the server keeps the name in
+            log = _current_logfile(data_dir)
+    conn.rollback()
+    if log and not os.path.isabs(log):
+        log = os.path.join(data_dir, log)
+    return data_dir, log
+
+
+def pg_log_errors(log_file: str, minutes: float = 5, now: datetime | None = None) -> dict[str, Any]:
+    """ERROR/FATAL/PANIC lines in the last `minutes` of PostgreSQL's log, per minute. Timestamps marked UTC
+    or GMT are read as such, any other as this host's local time (the server's, as this runs beside it)."""
+    now = now or datetime.now(UTC)
+    since = now - timedelta(minutes=minutes)
+    counts = {"ERROR": 0, "FATAL": 0, "PANIC": 0}
+    with open(log_file, "rb") as f:
+        f.seek(max(0, os.fstat(f.fileno()).st_size - _LOG_TAIL_BYTES))
+        for raw in f:
+            m = _LOG_LINE.match(raw.decode("utf-8", "replace"))
+            if not m:
+                continue
+            stamp = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")
+            stamp = stamp.replace(tzinfo=UTC) if m.group(2) in ("UTC", "GMT") else stamp.astimezone(UTC)
+            if stamp >= since:
+                counts[m.group(3)] += 1
+    return {"log_file": log_file, "window_minutes": minutes, **{k.lower(): v for k, v in counts.items()},
+            "per_minute": round(sum(counts.values()) / minutes, 2)}
+
+
+def _disk(path: str) -> dict[str, Any]:
+    usage = shutil.disk_usage(path)
+    return {"disk_path": path, "disk_percent": round(100.0 * usage.used / usage.total, 1),
+            "disk_total_bytes": usage.total, "disk_free_bytes": usage.free}
+
+
+def endpoint_checks(app_url: str, endpoints: list[dict], timeout: float = 10.0) -> list[dict]:
+    """The key endpoints in order (a check may capture an id for the next, as the smoke tests do)."""
+    captured: dict = {}
+    return [http_check(app_url, e, captured, timeout) for e in endpoints]
+
+
+def snapshot(pg_uri: str, health_url: str | None = None, disk_path: str | None = None, *,
+             host_name: str | None = None, app_url: str | None = None, endpoints: list[dict] | None = None,
+             pg_log: str | None = None, log_minutes: float = 5) -> dict[str, Any]:
+    """Every figure, measured here. The disk is PostgreSQL's data directory's file system unless `disk_path`
+    says otherwise; the log is the server's current log file unless `pg_log` says otherwise."""
     snap: dict[str, Any] = {"taken_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if health_url:
         snap["health"] = _health(health_url)
+    if app_url and endpoints:
+        snap["endpoints"] = endpoint_checks(app_url, endpoints)
     conn = pg_connect(pg_uri, application_name="mongo2pg-monitor")
     try:
         snap["database"] = _database(conn)
+        data_dir, current_log = _server_files(conn)
     finally:
         conn.close()
-    usage = shutil.disk_usage(disk_path)
-    snap["host"] = {"cpu_percent": _cpu_percent(), "memory_percent": _memory_percent(),
-                    "disk_percent": round(100.0 * usage.used / usage.total, 1), "disk_path": disk_path}
+    snap["database"]["data_directory"] = data_dir
+    disk_path = disk_path or data_dir
+    if not os.path.isdir(disk_path):
+        raise ConfigError(f"PostgreSQL's data directory {disk_path} is not on this host ({socket.gethostname()}): "
+                          "take the snapshot on the database host (the monitoring role does), or give --disk-path")
+    log = pg_log or current_log
+    if log and os.access(log, os.R_OK):
+        snap["database"]["log_errors"] = pg_log_errors(log, log_minutes)
+    else:
+        snap["database"]["log_errors"] = None  # no log file to read here: not judged, and the report says so
+    snap["host"] = {"name": host_name or socket.gethostname(), "cpu_percent": _cpu_percent(),
+                    "memory_percent": _memory_percent(), **_disk(disk_path)}
     return snap
 
 
@@ -130,6 +217,15 @@ def evaluate(snap: dict[str, Any], thresholds: dict[str, float] | None = None) -
                        ("disk_percent", host)):
         if where[key] > t[key]:
             breaches.append(f"{key}: {where[key]:g} > {t[key]:g}")
+    errors = db.get("log_errors")
+    if errors and errors["per_minute"] > t["pg_errors_per_minute"]:
+        breaches.append(f"PostgreSQL log: {errors['per_minute']:g} errors/min > {t['pg_errors_per_minute']:g} "
+                        f"(last {errors['window_minutes']:g} min of {errors['log_file']})")
+    for e in snap.get("endpoints") or []:
+        if not e["ok"]:
+            breaches.append(f"endpoint {e['name']}: {e['error']}")
+        elif e.get("max_ms") and e["ms"] > e["max_ms"]:
+            breaches.append(f"endpoint {e['name']}: {e['ms']:g} ms > {e['max_ms']:g} ms")
     for q in db.get("slow_queries") or []:
         if q["mean_ms"] > t["slow_query_mean_ms"]:
             breaches.append(f"slow query ({q['mean_ms']:g} ms mean > {t['slow_query_mean_ms']:g}): {q['query']}")

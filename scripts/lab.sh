@@ -16,6 +16,7 @@ ROOTFS=$LAB/rootfs
 LAB_PG_PORT=${LAB_PG_PORT:-55432}
 LAB_MONGO_PORT=${LAB_MONGO_PORT:-37017}
 LAB_SCALE=${LAB_SCALE:-0.02}
+LAB_PGDATA_SIZE=${LAB_PGDATA_SIZE:-1G}
 LAB_SEED=${LAB_SEED:-1}
 BIN=$ROOT/.venv/bin
 
@@ -72,6 +73,21 @@ start_mongo() {
   fi
 }
 
+# lab-db's PostgreSQL data on a file system of its own (a tmpfs), as a production server has a data
+# disk apart from its root: monitoring must measure that one. It goes with `down`, and the cluster with
+# it (the lab's target is rebuilt by every run of the runbook anyway).
+ensure_pgdata_fs() {
+  local dir=$ROOTFS/var/lib/postgresql
+  mkdir -p "$dir"
+  if ! mountpoint -q "$dir"; then
+    mount -t tmpfs -o "size=$LAB_PGDATA_SIZE,mode=0755" lab-pgdata "$dir"
+    # the last cluster's data left with the last `down`: drop its configuration so the role makes it anew
+    rm -rf "$ROOTFS"/etc/postgresql/*/main
+    log "PostgreSQL data file system: tmpfs of $LAB_PGDATA_SIZE at $dir"
+  fi
+  if chroot "$ROOTFS" id postgres > /dev/null 2>&1; then chroot "$ROOTFS" chown postgres:postgres /var/lib/postgresql; fi
+}
+
 stop_mongo() {
   if mongo_running; then
     local pid; pid=$(cat "$LAB/mongo.pid")
@@ -89,6 +105,7 @@ case "${1:-}" in
     mkdir -p "$LAB"; chmod 700 "$LAB"
     ./scripts/trixie-host.sh create "$ROOTFS"
     ./scripts/trixie-host.sh mount "$ROOTFS"
+    ensure_pgdata_fs
     ensure_secrets
     ensure_tls
     start_mongo

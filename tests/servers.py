@@ -38,10 +38,11 @@ def pg_bindir() -> Path:
 class PgServer:
     """initdb + pg_ctl on a free port; trust auth for the superuser over the socket, scram over TCP."""
 
-    def __init__(self, password: str = "s3cret-Pg-pass", settings: dict[str, str] | None = None):
+    def __init__(self, password: str = "s3cret-Pg-pass", settings: dict[str, str] | None = None,
+                 parent: Path | None = None):
         self.bindir = pg_bindir()
         self.port = free_port()
-        self.base = Path(tempfile.mkdtemp(prefix="m2p-pg-"))
+        self.base = Path(tempfile.mkdtemp(prefix="m2p-pg-", dir=parent))
         self.datadir = self.base / "data"
         self.password = password
         self.settings = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",

@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import psycopg2
 import pytest
-from servers import free_port
+from servers import PgServer, free_port
 
 from mongo2pg import monitor
 from mongo2pg.cli import main as cli
 
 
 class _Health(BaseHTTPRequestHandler):
+    """/health; and an app's key endpoints: a list, a detail by the listed id, a slow search."""
+
     def do_GET(self):  # noqa: N802 - http.server's naming
-        self.send_response(200)
+        answers = {"/api/items": [{"id": "a1"}], "/api/items/a1": {"id": "a1"}, "/api/search": []}
+        path = self.path.split("?")[0]
+        if path == "/api/search":
+            time.sleep(0.25)
+        known = path == "/health" or path in answers
+        self.send_response(200 if known else 404)
         self.end_headers()
-        self.wfile.write(b'{"status": "ok"}')
+        self.wfile.write(json.dumps(answers.get(path, {"status": "ok"})).encode())
 
     def log_message(self, *args):
         pass
@@ -56,6 +68,79 @@ def test_snapshot_reads_every_figure_and_breaches_are_reported_and_kept(pg, pg_d
     window = monitor.summarize(monitor.read_history(history))
     assert window["samples"] == 2 and window["uptime_percent"] == 50.0 and not window["success"]
     assert "uptime 50.0% < 99.9%" in window["reasons"]
+
+
+# The postgresql role's logging (roles/postgresql/tasks/tuning.yml): a collector, files under log/.
+ROLE_LOGGING = {"logging_collector": "on", "log_directory": "log", "log_filename": "postgresql-%Y-%m-%d_%H%M%S.log",
+                "log_line_prefix": "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "}
+
+
+@pytest.fixture()
+def data_disk():
+    """A file system of its own for a server's data directory, as a production server's data disk (outside
+    pytest's private folder: the server's own user must reach it)."""
+    mount = Path(tempfile.mkdtemp(prefix="m2p-data-disk-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300M,mode=0755", "m2p-data-disk", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+    mount.rmdir()
+
+
+def test_snapshot_judges_the_servers_own_log_its_data_directory_and_the_key_endpoints(tmp_path, data_disk, health_url,
+                                                                                   capsys):
+    server = PgServer(settings=ROLE_LOGGING, parent=data_disk).start()
+    try:
+        admin = psycopg2.connect(server.uri())
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("CREATE ROLE watcher LOGIN PASSWORD 'w-pass' IN ROLE pg_monitor")
+            for _ in range(12):  # the application's failing statements, as the server logs them
+                try:
+                    cur.execute("SELECT * FROM no_such_table")
+                except psycopg2.Error:
+                    pass
+        admin.close()
+        with pytest.raises(psycopg2.OperationalError):  # a FATAL: a login with a wrong password
+            psycopg2.connect(server.uri(user="watcher", password="wrong"))
+        endpoints = tmp_path / "endpoints.json"
+        endpoints.write_text(json.dumps([
+            {"name": "list", "path": "/api/items", "max_ms": 200, "capture": {"item": "0.id"}},
+            {"name": "detail", "path": "/api/items/{item}", "max_ms": 100},
+            {"name": "search", "path": "/api/search?q=x", "max_ms": 100},
+            {"name": "gone", "path": "/api/nothing", "max_ms": 100}]))
+        history = tmp_path / "history.jsonl"
+        args = ["monitor", "snapshot", "--pg-uri", server.uri("postgres", "watcher", "w-pass"), "--history",
+                str(history), "--host-name", "db-1", "--app-url", health_url.rsplit("/", 1)[0], "--endpoints",
+                str(endpoints), "--log-minutes", "2", "--threshold", "cpu_percent=100", "--threshold",
+                "memory_percent=100", "--threshold", "disk_percent=100"]
+        deadline = time.monotonic() + 10  # the collector writes the log a moment after the statements
+        while True:
+            code = cli(args)
+            snap = monitor.read_history(history)[-1]
+            if snap["database"]["log_errors"]["error"] >= 12 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        out = capsys.readouterr().out
+        data_fs_total = shutil.disk_usage(server.datadir).total
+    finally:
+        server.stop()
+    errors = snap["database"]["log_errors"]
+    # the server's current log file, as it reports it; 12 ERRORs and the FATAL, per minute over 2 minutes
+    assert errors["log_file"].startswith(str(server.datadir / "log" / "postgresql-"))
+    assert errors["error"] == 12 and errors["fatal"] == 1 and errors["per_minute"] == 6.5
+    # the disk measured is the data directory's file system, named by the server (SHOW data_directory)
+    host = snap["host"]
+    assert host["name"] == "db-1" and host["disk_path"] == snap["database"]["data_directory"] == str(server.datadir)
+    assert host["disk_total_bytes"] == data_fs_total == 300 << 20  # the data disk's, not the root file system's
+    # the key endpoints in order, the detail found by the list's id; the slow one and the missing one breach
+    by_name = {e["name"]: e for e in snap["endpoints"]}
+    assert [e["name"] for e in snap["endpoints"]] == ["list", "detail", "search", "gone"]
+    assert by_name["detail"]["target"] == "GET /api/items/a1" and by_name["detail"]["ok"]
+    assert by_name["search"]["ms"] >= 250
+    assert code == 1 and snap["breaches"] == [
+        f"PostgreSQL log: 6.5 errors/min > 5 (last 2 min of {errors['log_file']})",
+        f"endpoint search: {by_name['search']['ms']:g} ms > 100 ms", "endpoint gone: status 404, expected 200"]
+    assert "db-1:" in out and f"of {server.datadir}" in out and "endpoint detail: 200" in out
 
 
 def test_unknown_threshold_is_a_configuration_error(pg_db, tmp_path, capsys):

@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -12,7 +14,7 @@ import psycopg2
 import pytest
 from ansible_run import ROOT, playbook
 
-from mongo2pg import backup
+from mongo2pg import backup, monitor
 
 
 def _vars(pg, db, dump, artifacts):
@@ -78,6 +80,7 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     validation gate before deployment, rollback.yml returns the app to MongoDB, make lab-down."""
     # Fresh: a lab kept from an earlier, interrupted run of this test may hold its tampered target.
     # (`make demo` itself runs below, after the kill.)
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())  # the server logs in UTC (%t)
     up = subprocess.run(["make", "setup"], capture_output=True, text=True, cwd=ROOT)
     assert up.returncode == 0, up.stderr
     up = subprocess.run(["./scripts/demo.sh", "-e", "migration_fresh=true"], capture_output=True, text=True, cwd=ROOT)
@@ -90,6 +93,34 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     timeline = (artifacts / "timeline.log").read_text()
     for event in ("application-stopped", "final-backup", "migration-start", "validation PASS", "go-live"):
         assert event in timeline, event
+
+    # monitoring measured the database host: its name, the file system of PostgreSQL's data directory (the
+    # lab's own tmpfs, not /), the server's log, the app's key endpoints against the runbook's targets
+    rootfs = ROOT / ".lab" / "rootfs"
+    snap = monitor.read_history(artifacts / "monitoring" / "monitoring-history.jsonl")[-1]
+    host = snap["host"]
+    assert host["name"] == "lab-db" and host["disk_path"] == "/var/lib/postgresql/17/main"
+    assert host["disk_total_bytes"] == shutil.disk_usage(rootfs / "var/lib/postgresql").total == 1 << 30
+    assert host["disk_total_bytes"] != shutil.disk_usage("/").total
+    assert snap["database"]["log_errors"]["log_file"].startswith("/var/lib/postgresql/17/main/log/postgresql-")
+    assert [(e["name"], e["max_ms"], e["ok"]) for e in snap["endpoints"]] == [
+        ("list accounts", 200, True), ("account detail", 100, True), ("search", 500, True)]
+    # the runbook's own statements add no ERROR to the server's log (monitoring counts them per minute)
+    ours = [line for p in (rootfs / "var/lib/postgresql/17/main/log").glob("*.log")
+            for line in p.read_text(errors="replace").splitlines()
+            if line[:19] >= started and re.search(r"app=mongo2pg\S* .*\b(ERROR|FATAL|PANIC): ", line)]
+    assert not ours, ours[:5]
+    # the 48-hour job is on that host, and its line, run there once, adds a snapshot of that host
+    assert (rootfs / "etc/mongo2pg/monitoring.env").stat().st_mode & 0o777 == 0o600
+    job = (rootfs / "etc/cron.d/mongo2pg-monitoring").read_text().splitlines()[-1]
+    command = job.split(None, 6)[6]
+    on_host = rootfs / "var/lib/mongo2pg/monitoring-history.jsonl"
+    before = len(monitor.read_history(on_host))
+    ran = subprocess.run(["chroot", str(rootfs), "/bin/sh", "-c", command], capture_output=True, text=True)
+    after = monitor.read_history(on_host)
+    assert len(after) == before + 1 and after[-1]["host"]["name"] == "lab-db", (ran, (on_host.parent /
+                                                                                       "monitoring.log").read_text())
+    assert after[-1]["host"]["disk_total_bytes"] == 1 << 30
 
     # make demo again, killed mid-migration (ansible-playbook and the detached async job: a crash), then
     # once more: the outcome is the same as the first run's

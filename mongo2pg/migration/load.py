@@ -170,10 +170,12 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
 
 
 def _data_directory(conn) -> str | None:
-    """The target's data directory, when this role may read it (superuser or pg_read_all_settings)."""
+    """The target's data directory, when this role may read it (superuser or pg_read_all_settings). Asked
+    first: a refused read is an ERROR in the server's log, once per table part, which monitoring counts."""
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT current_setting('data_directory')")
+            cur.execute("SELECT CASE WHEN pg_has_role(current_user, 'pg_read_all_settings', 'USAGE') "
+                        "THEN current_setting('data_directory') END")
             return cur.fetchone()[0]
     except psycopg2.Error:
         return None
