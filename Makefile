@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test test-py lint molecule demo lab-up lab-down bench bench-backup fuzz clean
+.PHONY: setup test test-py lint molecule molecule-run demo lab-up lab-down bench bench-backup fuzz clean
 
 setup:
 	./scripts/setup.sh
@@ -22,16 +22,20 @@ test: setup
 	$(BIN)/ruff check mongo2pg library module_utils filter_plugins roles tests scripts lab
 	$(BIN)/ansible-lint --profile production playbooks roles molecule
 	$(BIN)/pytest -q tests
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test --all
+	$(MAKE) --no-print-directory molecule-run
 
 # The property tests (tests/test_properties.py) with many random examples instead of make test's seeded
 # dozen: M2P_EXAMPLES=N sets how many (default 300).
 fuzz: setup
 	M2P_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_properties.py
 
-# Molecule scenarios (molecule/<scenario>): real Debian trixie hosts in chroots.
+# Molecule scenarios (molecule/<scenario>, listed in molecule/README.md), with the suite's total time.
 molecule: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test --all
+	$(MAKE) --no-print-directory molecule-run
+
+molecule-run:
+	@start=$$(date +%s); PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test --all; rc=$$?; \
+	  echo "molecule: $$(ls molecule/*/molecule.yml | wc -l) scenarios in $$(( $$(date +%s) - start )) s (rc=$$rc)"; exit $$rc
 
 lab-up: setup
 	./scripts/lab.sh up
