@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test test-py lint molecule molecule-run demo lab-up lab-down bench bench-backup fuzz clean
+.PHONY: setup test test-py lint molecule molecule-run demo lab-up lab-down bench bench-backup bench-capture fuzz clean
 
 setup:
 	./scripts/setup.sh
@@ -52,6 +52,10 @@ bench: setup
 # Dump and restore through a MongoDB wire server at two scales: speed and flat memory.
 bench-backup: setup
 	$(BIN)/python scripts/bench_backup.py 0.05 1
+
+# What change capture (the lossless rollback's triggers) costs the app's writes, on durable settings.
+bench-capture: setup
+	$(BIN)/python scripts/bench_capture.py
 
 clean: lab-down
 	rm -rf artifacts .cache/bench

@@ -64,6 +64,13 @@ options:
   progress_file:
     description: Machine-readable progress JSON, rewritten each batch.
     type: path
+  progress_sheet:
+    description: "The runbook's progress sheet as CSV (time, phase, table, records, % complete, speed, errors), appended while it runs."
+    type: path
+  progress_sheet_seconds:
+    description: Seconds between a loading table's rows in O(progress_sheet).
+    type: float
+    default: 10.0
   fresh:
     description: Start over (empty the target tables and the checkpoint) instead of resuming.
     type: bool
@@ -148,6 +155,8 @@ ARGUMENT_SPEC = {
         "error_log": {"type": "path", "default": "migration-errors.log"},
         "checkpoint_file": {"type": "path", "default": "migration-checkpoint.json"},
         "progress_file": {"type": "path"},
+        "progress_sheet": {"type": "path"},
+        "progress_sheet_seconds": {"type": "float", "default": 10.0},
         "fresh": {"type": "bool", "default": False},
         "max_error_rate": {"type": "float", "default": 0.05},
         "min_free_disk": {"type": "float", "default": 0.10},

@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--checkpoint-file", default="migration-checkpoint.json",
                    help="human-readable mirror of the checkpoint (default: %(default)s)")
     m.add_argument("--progress-file", help="machine-readable progress, rewritten atomically each batch")
+    m.add_argument("--progress-sheet", help="the runbook's progress sheet as CSV (time, phase, table, records, "
+                   "%% complete, speed, errors), appended while it runs")
+    m.add_argument("--progress-sheet-seconds", type=float, default=10.0,
+                   help="seconds between a loading table's rows in --progress-sheet (default: %(default)s)")
     m.add_argument("--summary-file", help="write the final summary as JSON here")
     m.add_argument("--fresh", action="store_true", help="start over: empty the target tables and the checkpoint")
     m.add_argument("--warn-error-rate", type=float, default=0.01,
@@ -151,6 +155,29 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--log-minutes", type=float, default=5, help="window of the log judged (default: %(default)s)")
     mo.add_argument("--threshold", action="append", default=[], metavar="KEY=VALUE",
                     help="override a threshold, e.g. health_ms=300 (repeatable)")
+    ca = sub.add_parser("capture", help="change capture from go-live, for the lossless rollback: install, remove, status")
+    ca.add_argument("action", choices=["install", "remove", "status"])
+    _pg_arg(ca)
+    _mapping_arg(ca)
+    ca.add_argument("--reader", action="append", default=[], metavar="ROLE",
+                    help="a role that may count the waiting changes (default: pg_monitor)")
+    for name, text in (("reverse-sync", "apply the captured changes to MongoDB, until none waits (rollback)"),
+                       ("reverse-validate", "MongoDB against PostgreSQL for every captured change: PASS or FAIL")):
+        rv = sub.add_parser(name, help=text)
+        _pg_arg(rv)
+        rv.add_argument("--mongo-uri", default=_env_default("MONGO2PG_MONGO_URI"),
+                        help="MongoDB URI (env MONGO2PG_MONGO_URI)")
+        rv.add_argument("--db", default="nextcrm", help="MongoDB database (default: nextcrm)")
+        _mapping_arg(rv)
+        if name == "reverse-sync":
+            rv.add_argument("--batch", type=int, default=1000, help="changes per batch (default: %(default)s)")
+        else:
+            rv.add_argument("--report", help="write the result as JSON here (0600)")
+    es = sub.add_parser("estimate", help="the duration estimate: staging's phases x size ratio x 1.5, against the window")
+    es.add_argument("--documents", type=int, required=True, help="this run's source documents")
+    es.add_argument("--bytes", type=int, required=True, help="this run's source BSON bytes")
+    es.add_argument("--staging", help="a copy of the staging run's artifacts folder (timeline.log, ...)")
+    es.add_argument("--window-minutes", type=float, help="the maintenance window declared for this run")
     rp = sub.add_parser("report", help="write the final report (Markdown and self-contained HTML) from the artifacts")
     rp.add_argument("--artifacts", required=True, help="the folder the phases wrote their artifacts to")
     return p
@@ -350,7 +377,8 @@ def cmd_monitor(args) -> int:
           f"{health['ms'] if health else '-'} ms; "
           f"active {db['active_queries']}, longest {db['longest_query_seconds']}s, waiting {db['waiting_queries']}, "
           f"connections {db['connections']}/{db['max_connections']}; "
-          f"log errors/min {errors['per_minute'] if errors else '-'}; cpu {host['cpu_percent']}%, "
+          f"log errors/min {errors['per_minute'] if errors else '-'}; changes waiting "
+          f"{db['changes_waiting'] if db['changes_waiting'] is not None else '-'}; cpu {host['cpu_percent']}%, "
           f"memory {host['memory_percent']}%, disk {host['disk_percent']}% of {host['disk_path']}")
     for e in snap.get("endpoints") or []:
         print(f"  endpoint {e['name']}: {e['status']} {e['ms'] if e['ms'] is not None else '-'} ms "
@@ -358,6 +386,66 @@ def cmd_monitor(args) -> int:
     for b in breaches:
         print(f"BREACH: {b}")
     return 1 if breaches else 0
+
+
+def cmd_capture(args) -> int:
+    from . import capture
+    from .connect import pg_connect
+    from .mapping import load_mapping
+
+    _need(args, "pg-uri")
+    conn = pg_connect(args.pg_uri, "mongo2pg-capture")
+    try:
+        if args.action == "install":
+            n, created = capture.install(conn, load_mapping(args.mapping), tuple(args.reader) or ("pg_monitor",))
+            print(f"capture: on {n} tables and junctions ({created} added now); every write is recorded in "
+                  "mongo2pg.changes")
+        elif args.action == "remove":
+            capture.remove(conn)
+            print("capture: triggers removed (mongo2pg.changes kept)")
+        else:
+            with conn.cursor() as cur:
+                waiting = capture.waiting(cur)
+            print("capture: not installed" if waiting is None else f"capture: {waiting} changes waiting")
+    finally:
+        conn.close()
+    return 0
+
+
+def cmd_reverse_sync(args) -> int:
+    from .reverse.sync import reverse_sync
+
+    _need(args, "pg-uri", "mongo-uri")
+
+    def line(p: dict) -> None:
+        print(f"reverse-sync: batch {p['batches']}: {p['changes']:,} changes applied (up to #{p['last_seq']}); "
+              f"documents created {p['created']}, updated {p['updated']}, deleted {p['deleted']}, "
+              f"link arrays {p['arrays']}", flush=True)
+
+    t = reverse_sync(args.pg_uri, args.mongo_uri, args.db, args.mapping, args.batch, line)
+    print(f"reverse-sync: done: {t['changes']:,} changes in {t['batches']} batches, {t['seconds']} s; documents "
+          f"created {t['created']}, updated {t['updated']}, deleted {t['deleted']}, link arrays {t['arrays']}; "
+          "none waits")
+    return 0
+
+
+def cmd_reverse_validate(args) -> int:
+    from .reverse.check import reverse_validate
+
+    _need(args, "pg-uri", "mongo-uri")
+    r = reverse_validate(args.pg_uri, args.mongo_uri, args.db, args.mapping, args.report)
+    print(f"reverse validation {r['status']}: {r['changes']:,} changes, {r['documents_compared']:,} documents and "
+          f"link arrays compared" + "".join(f"\n  {x}" for x in r["reasons"]))
+    for d in r["differences"][:10]:
+        print(f"  {d['collection']} {d['_id']}: {d['difference']}")
+    return 0 if r["status"] == "PASS" else 1
+
+
+def cmd_estimate(args) -> int:
+    from .estimate import estimate
+
+    print(json.dumps(estimate(args.documents, args.bytes, args.staging, args.window_minutes), indent=1))
+    return 0
 
 
 def cmd_report(args) -> int:
@@ -372,7 +460,8 @@ def cmd_report(args) -> int:
 
 COMMANDS = {"migrate": cmd_migrate, "plan": cmd_plan, "status": cmd_status, "schema": cmd_schema, "id": cmd_id,
             "sample-data": cmd_sample_data, "validate": cmd_validate, "dump": cmd_dump, "restore": cmd_restore,
-            "monitor": cmd_monitor, "report": cmd_report}
+            "monitor": cmd_monitor, "report": cmd_report, "capture": cmd_capture, "reverse-sync": cmd_reverse_sync,
+            "reverse-validate": cmd_reverse_validate, "estimate": cmd_estimate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .capture import waiting as waiting_changes
 from .connect import pg_connect
 from .errors import ConfigError
 from .files import open_private
@@ -106,6 +107,8 @@ def _database(conn) -> dict[str, Any]:
                                    for q, c, m, x in cur.fetchall()]
         else:
             out["slow_queries"] = None  # pg_stat_statements not installed in this database
+        # Writes since go-live not yet applied back to MongoDB (None: no change capture here)
+        out["changes_waiting"] = waiting_changes(cur)
     conn.rollback()
     return out
 

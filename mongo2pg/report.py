@@ -8,6 +8,7 @@ no external resource) that renders offline.
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import monitor
+from .estimate import phase_seconds
 from .files import open_private
 
 RUNBOOK_RECORDS_PER_SECOND = 13.27
@@ -24,8 +26,28 @@ LAYERS = [("rowCountValidation", "Row counts"), ("sampleRecordValidation", "Fiel
           ("schemaValidation", "Schema")]
 
 
+ROLE_TITLES = {"migration_lead": "Migration Lead", "dba": "Database Admin", "backup_dba": "Backup DBA",
+               "developer": "Application Developer", "devops": "DevOps Lead", "support_lead": "Support Team Lead",
+               "on_call": "On-call", "cto": "CTO/Technical Director", "product_owner": "Product Owner"}
+
+
 def _load(path: Path) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def _progress_sheet(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.read_text().splitlines())) if path.exists() else []
+
+
+def loaded_over_time(sheet: list[dict[str, str]]) -> list[int]:
+    """Records done over the load, row by row of the progress sheet (each table at its latest row)."""
+    latest: dict[str, int] = {}
+    out = []
+    for row in sheet:
+        if row["phase"] == "load":
+            latest[row["table"]] = int(row["records"])
+            out.append(sum(latest.values()))
+    return out
 
 
 def collect(artifacts: str | Path) -> dict[str, Any]:
@@ -40,6 +62,11 @@ def collect(artifacts: str | Path) -> dict[str, Any]:
             "backup_final": _load(a / "backup-final.json"), "migration": _load(a / "migration-summary.json"),
             "validation": _load(a / "migration-validation-report.json"),
             "smoke": _load(a / "smoke-test-results.json"), "monitoring": history,
+            "progress": _progress_sheet(a / "migration-progress.csv"), "team": _load(a / "team.json"),
+            "estimate": _load(a / "duration-estimate.json"),
+            # rollback.json outlives its run; it belongs to this report only when this timeline holds the rollback
+            "rollback": _load(a / "rollback.json") if any(e["event"].startswith("rollback-complete")
+                                                          for e in timeline) else None,
             "monitoring_summary": monitor.summarize(history) if history else None}
 
 
@@ -106,6 +133,31 @@ def markdown(data: dict[str, Any]) -> str:
                 f"memory avg {mon['memory_percent_avg']}% (max {mon['memory_percent_max']}%)",
                 f"- Snapshots with a breach: {mon['snapshots_with_breaches']}; success criteria met: {mon['success']}",
                 ""]
+    est = (data["estimate"] or {}).get("estimate")
+    if est:
+        actual = phase_seconds("\n".join(f"{e['time']} {e['event']}" for e in data["timeline"]))
+        out += ["## Estimate vs actual", "",
+                f"Staging's phases × {data['estimate']['ratio']} (size ratio by "
+                f"{data['estimate']['staging']['size_basis']}) × {data['estimate']['buffer']}; declared window "
+                f"{data['estimate']['window_minutes']} min.", "",
+                "| phase | estimated min | actual min |", "| --- | ---: | ---: |"]
+        out += [f"| {name} | {sec / 60:.1f} | {actual[name] / 60:.1f} |" if name in actual else
+                f"| {name} | {sec / 60:.1f} | - |" for name, sec in est["phases_seconds"].items()] + [""]
+    team = data["team"]
+    if team and team.get("roles"):
+        out += ["## Appendix: team and contacts", "", "| role | name | phone | email | hours |",
+                "| --- | --- | --- | --- | --- |"]
+        out += [f"| {ROLE_TITLES.get(role, role)} | {c.get('name') or '(unnamed)'} | {c.get('phone') or '-'} | "
+                f"{c.get('email') or '-'} | {c.get('hours') or '-'} |" for role, c in team["roles"].items()] + [""]
+        if team.get("escalation_path"):
+            out += ["Escalation path:", ""] + [f"- {i}. {step}" for i, step in enumerate(team["escalation_path"], 1)]
+            out += [""]
+    rb = data["rollback"]
+    if rb:
+        how = (f"every write since go-live applied back to MongoDB (reverse-sync: {rb['reverse_sync']['changes']} "
+               f"changes), reverse validation {rb['reverse_validation']}" if rb["mode"] == "reverse-sync"
+               else f"MongoDB restored from the backup {rb['restored_from']} (writes since go-live not kept)")
+        out += ["## Rollback", "", f"- Rolled back at {rb['completed_at']}: {how}", ""]
     return "\n".join(out)
 
 
@@ -196,6 +248,9 @@ def html_page(data: dict[str, Any], md: str) -> str:
         # A table with no documents has no throughput to draw.
         charts.append(_bars("Throughput per table", [(r["table"], r["records_per_second"]) for r in tables
                                                      if r["records_per_second"] is not None], "rec/s", "#4a9d5b"))
+    done = loaded_over_time(data["progress"])
+    if len(done) >= 2:
+        charts.append(_line("Records loaded over the run (progress sheet)", done, "records"))
     val = data["validation"]
     if val:
         boxes = "".join(

@@ -342,6 +342,14 @@ class TableTransform:
         document the transform rejects."""
         return [self._field_text(doc, _id, *self._plan_by_column[n]) for n in names]
 
+    def column_text(self, doc: dict[str, Any], _id: ObjectId, name: str) -> str | None:
+        """The COPY text column `name` gets from `doc` (fill and NULL rules included), or None when this
+        document's value would be rejected. Two values are the same to PostgreSQL when their texts are."""
+        try:
+            return self._field_text(doc, _id, *self._plan_by_column[name])
+        except _FieldBad:
+            return None
+
     @staticmethod
     def _field_text(doc: dict[str, Any], _id: ObjectId, src: str, conv: Callable[[Any], str], col: Column,
                     fill_text: str | None) -> str:

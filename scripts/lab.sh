@@ -88,6 +88,24 @@ ensure_pgdata_fs() {
   if chroot "$ROOTFS" id postgres > /dev/null 2>&1; then chroot "$ROOTFS" chown postgres:postgres /var/lib/postgresql; fi
 }
 
+# The webhook receiver (lab/webhook_receiver.py) on a free loopback port, kept in .lab/webhook/port.
+start_webhook() {
+  local dir=$LAB/webhook
+  mkdir -p "$dir"; chmod 700 "$dir"
+  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then return; fi
+  local port; port=$("$BIN/python" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+  setsid "$BIN/python" lab/webhook_receiver.py --port "$port" --out "$dir/received.jsonl" > /dev/null 2>&1 < /dev/null &
+  echo $! > "$dir/pid"
+  echo "$port" > "$dir/port"
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+  log "webhook receiver on 127.0.0.1:$port (what it gets: $dir/received.jsonl)"
+}
+
+stop_webhook() {
+  local pidfile=$LAB/webhook/pid
+  if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi
+}
+
 stop_mongo() {
   if mongo_running; then
     local pid; pid=$(cat "$LAB/mongo.pid")
@@ -117,11 +135,13 @@ case "${1:-}" in
       (umask 077; printf 'DATABASE_URL=mongodb://127.0.0.1:%s/nextcrm\n' "$LAB_MONGO_PORT" > "$LAB/app/app.env")
     fi
     ./scripts/labapp.sh start
+    start_webhook
     log "up: PostgreSQL 127.0.0.1:$LAB_PG_PORT (db nextcrm), MongoDB 127.0.0.1:$LAB_MONGO_PORT (db nextcrm)"
     ;;
   down)
     if [ -d "$ROOTFS" ]; then ./scripts/trixie-host.sh stop "$ROOTFS"; ./scripts/trixie-host.sh umount "$ROOTFS"; fi
     ./scripts/labapp.sh stop
+    stop_webhook
     stop_mongo
     log "down"
     ;;

@@ -1,5 +1,6 @@
 """The migration against real servers: PostgreSQL, nx-27017, mongodump-format files."""
 
+import csv
 import json
 import os
 import signal
@@ -102,10 +103,23 @@ def test_junction_tables_hold_the_union_of_both_sides(tmp_path, pg_db, clean_dum
 
 
 def test_dirty_data_is_rejected_by_reason_and_reconciles(tmp_path, pg_db, dirty_dump):
-    migrate_cli(tmp_path, pg_db, "--dump", str(dirty_dump))
+    sheet = tmp_path / "progress.csv"
+    migrate_cli(tmp_path, pg_db, "--dump", str(dirty_dump), extra=["--progress-sheet", str(sheet)])
     summary = json.loads((tmp_path / "summary.json").read_text())
     for t in summary["tables"]:
         assert t["source"] == t["loaded"] + t["rejected"], t
+    # the runbook's progress sheet: each table's last row (the run's end) is 100% with its records and its
+    # errors, rejects found after the load included
+    rows = list(csv.DictReader(sheet.read_text().splitlines()))
+    assert list(rows[0]) == ["time", "phase", "table", "records", "total", "percent_complete", "records_per_second",
+                             "errors"] and sheet.stat().st_mode & 0o777 == 0o600
+    last = {r["table"]: r for r in rows}
+    for t in summary["tables"]:
+        if t["source"]:
+            row = last[t["table"]]
+            assert (row["phase"], int(row["records"]), int(row["total"]), row["percent_complete"],
+                    int(row["errors"])) == ("complete", t["source"], t["source"], "100.0", t["rejected"]), (t, row)
+    assert {r["phase"] for r in rows} >= {"load", "complete"}
     manifest = json.loads((dirty_dump / "sample-data-manifest.json").read_text())
     log = [json.loads(line) for line in (tmp_path / "errors.log").read_text().splitlines()]
     assert os.stat(tmp_path / "errors.log").st_mode & 0o777 == 0o600

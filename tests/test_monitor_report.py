@@ -192,3 +192,68 @@ def test_final_report_is_written_from_the_artifacts_and_renders_offline(pg_db, c
     (art / "migration-validation-report.json").write_text(json.dumps(report))
     assert cli(["report", "--artifacts", str(art)]) == 0
     assert "**Status:** NOT COMPLETE (validation did not pass)" in (art / "final-report.md").read_text()
+
+
+def test_the_report_says_which_rollback_ran_and_only_for_its_own_run(tmp_path):
+    from mongo2pg.report import collect, markdown
+
+    (tmp_path / "rollback.json").write_text(json.dumps({
+        "mode": "reverse-sync", "completed_at": "2026-12-01T11:00:00Z", "reverse_sync": {"changes": 12},
+        "reverse_validation": "PASS", "restored_from": None}))
+    (tmp_path / "timeline.log").write_text("2026-12-01T10:00:00Z go-live\n")
+    assert "## Rollback" not in markdown(collect(tmp_path))  # an earlier run's rollback
+    with open(tmp_path / "timeline.log", "a") as f:
+        f.write("2026-12-01T11:00:00Z rollback-complete mode=reverse-sync\n")
+    assert ("every write since go-live applied back to MongoDB (reverse-sync: 12 changes), reverse validation PASS"
+            in markdown(collect(tmp_path)))
+
+
+def test_the_progress_sheet_is_charted_as_records_loaded_over_the_run(tmp_path):
+    from mongo2pg.report import collect, html_page, loaded_over_time, markdown
+
+    (tmp_path / "migration-progress.csv").write_text(
+        "time,phase,table,records,total,percent_complete,records_per_second,errors\n"
+        "2026-12-01T10:00:00Z,load,A,0,100,0.0,0,0\n2026-12-01T10:00:10Z,load,B,50,50,100.0,5,1\n"
+        "2026-12-01T10:00:20Z,load,A,100,100,100.0,5,0\n2026-12-01T10:00:30Z,complete,A,100,100,100.0,5,0\n")
+    data = collect(tmp_path)
+    assert loaded_over_time(data["progress"]) == [0, 50, 150]
+    assert "Records loaded over the run (progress sheet) (max 150 records)" in html_page(data, markdown(data))
+
+
+def test_the_report_lists_the_team_and_the_escalation_path(tmp_path):
+    from mongo2pg.report import collect, markdown
+
+    (tmp_path / "team.json").write_text(json.dumps({"roles": {
+        "migration_lead": {"name": "Ada", "phone": "+1 555 0100", "email": "ada@example.com", "hours": "24/7"},
+        "on_call": {"name": "", "phone": "", "email": "", "hours": "On-call"}},
+        "escalation_path": ["On-duty engineer -> Migration Lead", "Migration Lead -> DBA + DevOps"]}))
+    md = markdown(collect(tmp_path))
+    assert "| Migration Lead | Ada | +1 555 0100 | ada@example.com | 24/7 |" in md
+    assert "| On-call | (unnamed) | - | - | On-call |" in md
+    assert "- 2. Migration Lead -> DBA + DevOps" in md
+
+
+def test_duration_estimate_from_staging_and_the_report_sets_it_beside_the_actual(tmp_path):
+    from mongo2pg.estimate import estimate
+    from mongo2pg.report import collect, markdown
+
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "timeline.log").write_text(
+        "2026-11-20T22:10:00Z application-stopped\n2026-11-20T22:14:00Z final-backup\n"
+        "2026-11-20T22:14:00Z migration-start\n2026-11-20T22:20:00Z migration-end status=complete\n"
+        "2026-11-20T22:22:00Z validation PASS\n2026-11-20T22:25:00Z go-live\n")
+    (staging / "duration-estimate.json").write_text(json.dumps({"this_run": {"source_bytes": 1000}}))
+    # production is 4x staging's bytes: every phase x 4 x 1.5; a 15-minute staging window -> 90 minutes
+    e = estimate(500, 4000, str(staging), 60)
+    assert e["ratio"] == 4.0 and e["estimate"]["phases_seconds"]["migration"] == 360 * 6
+    assert e["estimate"]["total_seconds"] == 900 * 6 and e["fits"] is False
+    assert estimate(500, 4000, str(staging), 120)["fits"] is True
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "duration-estimate.json").write_text(json.dumps(e))
+    (run / "timeline.log").write_text(
+        "2026-12-01T22:00:00Z application-stopped\n2026-12-01T22:20:00Z final-backup\n"
+        "2026-12-01T22:20:00Z migration-start\n2026-12-01T22:50:00Z migration-end status=complete\n")
+    md = markdown(collect(run))
+    assert "| migration | 36.0 | 30.0 |" in md and "| maintenance window | 90.0 | - |" in md

@@ -11,8 +11,10 @@ import urllib.parse
 import urllib.request
 
 import psycopg2
+import pymongo
 import pytest
 from ansible_run import ROOT, playbook
+from bson import ObjectId
 
 from mongo2pg import backup, monitor
 
@@ -69,6 +71,13 @@ def _lab_secrets() -> list[str]:
     return [line.split('"')[1] for line in text.splitlines() if line.startswith("lab_")]
 
 
+def _api(method: str, path: str, body: dict | None = None):
+    req = urllib.request.Request("http://127.0.0.1:18080" + path, method=method, headers={"Content-Type": "application/json"},
+                                 data=json.dumps(body).encode() if body is not None else None)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
 def _health() -> dict:
     with urllib.request.urlopen("http://127.0.0.1:18080/health", timeout=5) as resp:
         return json.loads(resp.read())
@@ -76,11 +85,15 @@ def _health() -> dict:
 
 @pytest.mark.lab
 def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores_mongodb():
-    """make demo (every built phase against the lab), then a corrupted target stops the rerun at the
-    validation gate before deployment, rollback.yml returns the app to MongoDB, make lab-down."""
+    """make demo (every built phase against the lab); the app's writes after go-live go back to MongoDB
+    with the default rollback (reverse-sync); live again, a corrupted target stops the rerun at the
+    validation gate before deployment, and rollback.yml in restore mode returns the app to MongoDB;
+    make lab-down."""
     # Fresh: a lab kept from an earlier, interrupted run of this test may hold its tampered target.
     # (`make demo` itself runs below, after the kill.)
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())  # the server logs in UTC (%t)
+    hooks = ROOT / ".lab" / "webhook" / "received.jsonl"
+    seen = len(hooks.read_text().splitlines()) if hooks.exists() else 0
     up = subprocess.run(["make", "setup"], capture_output=True, text=True, cwd=ROOT)
     assert up.returncode == 0, up.stderr
     up = subprocess.run(["./scripts/demo.sh", "-e", "migration_fresh=true"], capture_output=True, text=True, cwd=ROOT)
@@ -93,6 +106,21 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     timeline = (artifacts / "timeline.log").read_text()
     for event in ("application-stopped", "final-backup", "migration-start", "validation PASS", "go-live"):
         assert event in timeline, event
+    # the communications, in order, at the lab's webhook receiver: the status page's generic bodies and the
+    # chat's Slack-style ones; the optional webhook that is down is recorded and does not stop a phase
+    got = [json.loads(line) for line in hooks.read_text().splitlines()[seen:]]
+    assert [(g["body"]["message"], g["body"]["status"]) for g in got if g["path"] == "/status"] == [
+        ("system_offline", None), ("status_page", "maintenance"), ("back_online", None),
+        ("status_page", "operational"), ("completion", None)]
+    chat = [g["body"]["text"] for g in got if g["path"] == "/chat"]
+    assert len(chat) == 5 and chat[0].startswith("*NextCRM (lab) is offline for maintenance until 2026-12-06 02:00 UTC*")
+    assert "notify back_online: sent to 2 of 3 webhooks, failed (optional): lab-pager" in timeline
+    sent = artifacts / "communications"
+    assert (sent / "back_online.txt").read_text().startswith("Subject: Migration complete, NextCRM (lab) is back online")
+    assert "**" not in (sent / "back_online.txt").read_text() and "# Migration complete" in (sent / "back_online.md").read_text()
+    again = playbook(str(ROOT / "playbooks" / "notify.yml"), "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert json.loads(hooks.read_text().splitlines()[-1])["body"]["message"] == "completion"  # the last, again
 
     # monitoring measured the database host: its name, the file system of PostgreSQL's data directory (the
     # lab's own tmpfs, not /), the server's log, the app's key endpoints against the runbook's targets
@@ -147,6 +175,23 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
         check = playbook(str(ROOT / "playbooks" / phase), "--check", "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}")
         assert check.returncode == 0, (phase, check.stdout[-3000:])
     assert (artifacts / "timeline.log").read_text() == timeline  # check mode wrote nothing
+    # the ops quick reference against the lab (its TLS login), read-only tags in check mode
+    ops = playbook(str(ROOT / "playbooks" / "ops.yml"), "--check", "--tags", "connections,db-size,table-sizes",
+                   "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}")
+    assert ops.returncode == 0 and "== db-size" in ops.stdout and "crm_Accounts" in ops.stdout, ops.stdout[-3000:]
+    # the duration estimate from the staging run's artifacts (the lab's fixture), and a NO-GO when the
+    # declared window is shorter
+    est = json.loads((artifacts / "duration-estimate.json").read_text())
+    assert est["staging"]["size_basis"] == "bytes" and est["fits"] is True and est["ratio"] > 0
+    assert abs(est["estimate"]["total_seconds"] - 900 * est["ratio"] * 1.5) < 1  # the fixture's window: 900 s
+    tight = playbook(str(ROOT / "playbooks" / "00_preflight.yml"), "--check", "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}",
+                     "-e", "maintenance_window_minutes=1")
+    assert tight.returncode != 0 and "exceeds the maintenance window of 1.0 min" in tight.stdout, tight.stdout[-3000:]
+    # preflight is NO-GO while a required team role has no name
+    short = playbook(str(ROOT / "playbooks" / "00_preflight.yml"), "--check", "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}",
+                     "-e", json.dumps({"migration_team": {"migration_lead": {"name": "Lab Operator"}, "dba": {"name": ""}}}))
+    assert short.returncode != 0 and "team roles without a name: dba, backup_dba, developer, devops, support_lead, " \
+        "on_call" in short.stdout, short.stdout[-3000:]
 
     secrets = _lab_secrets()
     # the lab's passwords hold what a URI reserves: every phase above passed them through whole
@@ -182,6 +227,69 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "certificate verify failed" in r.stderr and "sslrootcert" in r.stderr and secrets[0] not in r.stderr
 
+    # After go-live the app writes, through its API (an account created, another renamed) and in SQL as its
+    # own login (watchers, a contact renamed with its opportunity links changed, a comment and a task
+    # deleted, a document linked to two accounts); the default rollback (reverse-sync) takes every one back.
+    created = _api("POST", "/api/accounts", {"name": "Lab account after go-live"})["id"]
+    first = _api("GET", "/api/accounts?limit=1")[0]["id"]
+    _api("PUT", f"/api/accounts/{first}", {"name": "Renamed after go-live"})
+    app = psycopg2.connect(host="127.0.0.1", port=55432, dbname="nextcrm", user="nextcrm", password=secrets[1],
+                           sslmode="verify-full", sslrootcert=str(ROOT / ".lab" / "tls" / "ca.crt"))
+    with app.cursor() as cur:
+        cur.execute('INSERT INTO "AccountWatchers" (account_id, user_id) SELECT %s, id FROM "Users" ORDER BY id '
+                    "LIMIT 2 RETURNING user_id::text", (created,))
+        watchers = {r[0] for r in cur.fetchall()}
+        cur.execute('SELECT contact_id::text FROM "ContactsToOpportunities" GROUP BY contact_id '
+                    "HAVING count(*) >= 2 ORDER BY contact_id LIMIT 1")
+        (contact,) = cur.fetchone()
+        cur.execute('UPDATE "crm_Contacts" SET last_name = %s WHERE id = %s', ("Renamed after go-live", contact))
+        cur.execute('DELETE FROM "ContactsToOpportunities" WHERE (contact_id, opportunity_id) = (SELECT contact_id, '
+                    'opportunity_id FROM "ContactsToOpportunities" WHERE contact_id = %s ORDER BY opportunity_id '
+                    "LIMIT 1) RETURNING opportunity_id::text", (contact,))
+        (unlinked,) = cur.fetchone()
+        cur.execute('INSERT INTO "ContactsToOpportunities" (contact_id, opportunity_id) SELECT %s, id FROM '
+                    '"crm_Opportunities" WHERE id NOT IN (SELECT opportunity_id FROM "ContactsToOpportunities" '
+                    "WHERE contact_id = %s) ORDER BY id LIMIT 1 RETURNING opportunity_id::text", (contact, contact))
+        (linked,) = cur.fetchone()
+        cur.execute('DELETE FROM "tasksComments" WHERE id = (SELECT id FROM "tasksComments" ORDER BY id LIMIT 1) '
+                    "RETURNING id::text")
+        (comment,) = cur.fetchone()
+        cur.execute('DELETE FROM "Tasks" WHERE id = (SELECT id FROM "Tasks" WHERE id NOT IN (SELECT task FROM '
+                    '"tasksComments" WHERE task IS NOT NULL) ORDER BY id LIMIT 1) RETURNING id::text')
+        (task,) = cur.fetchone()
+        cur.execute('INSERT INTO "Documents" (id, "__v", document_name, "document_file_mimeType", "document_file_url") '
+                    "VALUES (gen_random_uuid(), 0, 'lab-contract.pdf', 'application/pdf', 'https://files.lab/c.pdf') "
+                    "RETURNING id")
+        (document,) = cur.fetchone()
+        cur.execute('INSERT INTO "DocumentsToAccounts" (document_id, account_id) SELECT %s, id FROM "crm_Accounts" '
+                    "ORDER BY id LIMIT 2 RETURNING account_id::text", (document,))
+        document_accounts = {r[0] for r in cur.fetchall()}
+    app.commit()
+    app.close()
+    back = playbook(str(ROOT / "playbooks" / "rollback.yml"), "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}",
+                    "-e", "confirm_rollback=yes")
+    assert back.returncode == 0, back.stdout[-4000:]
+    assert "reverse validation PASS" in back.stdout and _health()["backend"] == "mongodb"
+    assert json.loads((artifacts / "rollback.json").read_text())["mode"] == "reverse-sync"
+    assert json.loads((artifacts / "reverse-validation-report.json").read_text())["status"] == "PASS"
+    assert "rollback-complete mode=reverse-sync" in (artifacts / "timeline.log").read_text()
+    mdb = pymongo.MongoClient("mongodb://127.0.0.1:37017/").nextcrm
+    oid = {u: ObjectId(u.replace("-", "")[:12] + u.replace("-", "")[20:]) for u in
+           [first, contact, unlinked, linked, comment, task, *watchers, *document_accounts]}
+    assert _api("GET", f"/api/accounts/{oid[first]}")["name"] == "Renamed after go-live"  # the app, on MongoDB
+    new = mdb.crm_Accounts.find_one({"name": "Lab account after go-live"})
+    assert new and set(new["watchers"]) == {oid[u] for u in watchers}
+    moved = mdb.crm_Contacts.find_one({"_id": oid[contact]})
+    assert moved["last_name"] == "Renamed after go-live"
+    assert oid[linked] in moved["opportunitiesIDs"] and oid[unlinked] not in moved["opportunitiesIDs"]
+    assert mdb.tasksComments.find_one({"_id": oid[comment]}) is None and mdb.Tasks.find_one({"_id": oid[task]}) is None
+    doc = mdb.Documents.find_one({"document_name": "lab-contract.pdf"})
+    assert doc and set(doc["accountsIDs"]) == {oid[a] for a in document_accounts}
+
+    # live again (the next run starts fresh after a rollback), for the restore path below
+    again = subprocess.run(["make", "demo"], capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-3000:]
+
     # a corrupted target: the rerun stops at the gate, before deployment
     conn = psycopg2.connect(host="127.0.0.1", port=55432, dbname="nextcrm", user="nextcrm_migrator",
                             password=secrets[0])
@@ -197,10 +305,12 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     assert "validation FAIL (fieldMatch): stopped before deployment" in rerun_timeline
     assert "go-live" not in rerun_timeline
 
+    # PostgreSQL itself is suspect: restore MongoDB from the verified backup instead (writes since go-live lost)
     back = playbook(str(ROOT / "playbooks" / "rollback.yml"), "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}",
-                    "-e", "confirm_rollback=yes")
+                    "-e", "confirm_rollback=yes", "-e", "rollback_mode=restore", "-e", "confirm_restore=yes")
     assert back.returncode == 0, back.stdout[-4000:]
     assert _health()["backend"] == "mongodb"
+    assert json.loads((artifacts / "rollback.json").read_text())["mode"] == "restore"
     final = json.loads((artifacts / "backup-final.json").read_text())
     assert backup.collection_counts("mongodb://127.0.0.1:37017/", "nextcrm") == final["collections"]
     assert (artifacts / "rollback-forensics" / "schema.sql").read_text().count("CREATE TABLE") >= 39

@@ -18,6 +18,10 @@ class Options(RunOptions):
     batch_bytes: int = 16 << 20  # BSON bytes per COPY transaction, at most (a batch holds one document at least)
     checkpoint_file: str = "migration-checkpoint.json"
     progress_file: str | None = None
+    # The runbook's progress sheet (6.2 step 3) as CSV: time, phase, table, records, % complete, speed, errors;
+    # a row per table at its start, every progress_sheet_seconds while it loads, and at its end.
+    progress_sheet: str | None = None
+    progress_sheet_seconds: float = 10.0
     fresh: bool = False
     # The runbook's real-time decision tree (6.2 step 4): a HIGH line over warn_error_rate, a checkpointed
     # stop over max_error_rate, under min_free_disk on the target, or under min_free_memory here; no

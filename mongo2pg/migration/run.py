@@ -18,7 +18,7 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
-from .. import schema
+from .. import capture, schema
 from ..connect import pg_connect, run_on_connections
 from ..errors import ConfigError, GuardTripped, Mongo2PgError
 from ..issues import FIXUP, REJECT, write_error_log
@@ -59,10 +59,13 @@ def run(opts: Options, render=None) -> Summary:
     try:
         state.lock_target(conn)
         _apply_schema(conn, mapping)
+        capture.remove(conn)  # capture starts at go-live: a migration's own writes are no change to sync back
         error_log = Path(opts.error_log)
         if opts.fresh:
             _archive(Path(opts.checkpoint_file))
             _archive(error_log)
+            if opts.progress_sheet:
+                _archive(Path(opts.progress_sheet))
         state.prepare(conn, mapping, opts.fresh, source.label, lambda cur: _empty_targets(conn, cur, mapping))
         stored = state.stored_summary(conn)
         if stored is not None and stored.get("status") == "complete":
@@ -86,7 +89,7 @@ def run(opts: Options, render=None) -> Summary:
                                opts.retry_seconds, progress, "(post-load)")
         if summary.status == "complete":
             Path(opts.checkpoint_file).unlink(missing_ok=True)
-        progress.finish(summary.totals())
+        progress.finish(summary)
         return summary
     finally:
         if not conn.closed:
