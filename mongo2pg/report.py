@@ -12,23 +12,15 @@ import csv
 import html
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import monitor
-from .estimate import phase_seconds
+from . import monitor, report_md
+from .estimate import PHASES
 from .files import open_private
-
-RUNBOOK_RECORDS_PER_SECOND = 13.27
-LAYERS = [("rowCountValidation", "Row counts"), ("sampleRecordValidation", "Field-level match"),
-          ("referentialIntegrityValidation", "Referential integrity"), ("dataTypeValidation", "Type conversion"),
-          ("schemaValidation", "Schema")]
-
-
-ROLE_TITLES = {"migration_lead": "Migration Lead", "dba": "Database Admin", "backup_dba": "Backup DBA",
-               "developer": "Application Developer", "devops": "DevOps Lead", "support_lead": "Support Team Lead",
-               "on_call": "On-call", "cto": "CTO/Technical Director", "product_owner": "Product Owner"}
+from .issues import read_error_log
+from .report_md import LAYERS
 
 
 def _load(path: Path) -> Any:
@@ -63,6 +55,8 @@ def collect(artifacts: str | Path) -> dict[str, Any]:
             "validation": _load(a / "migration-validation-report.json"),
             "smoke": _load(a / "smoke-test-results.json"), "monitoring": history,
             "progress": _progress_sheet(a / "migration-progress.csv"), "team": _load(a / "team.json"),
+            "issues": [i.to_record() for i in read_error_log(a / "migration-errors.log")]
+            if (a / "migration-errors.log").exists() else [],
             "estimate": _load(a / "duration-estimate.json"),
             # rollback.json outlives its run; it belongs to this report only when this timeline holds the rollback
             "rollback": _load(a / "rollback.json") if any(e["event"].startswith("rollback-complete")
@@ -86,79 +80,7 @@ def verdict(data: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def markdown(data: dict[str, Any]) -> str:
-    status, reasons = verdict(data)
-    out = ["# Production Migration Final Report", "",
-           f"**Status:** {status}" + (f" ({'; '.join(reasons)})" if reasons else ""),
-           f"**Report date:** {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", ""]
-    if data["timeline"]:
-        out += ["## Timeline", "", "| time (UTC) | event |", "| --- | --- |"]
-        out += [f"| {e['time']} | {e['event']} |" for e in data["timeline"]] + [""]
-    for key, title in (("backup_pre", "Pre-migration backup"), ("backup_final", "Final backup")):
-        b = data[key]
-        if b:
-            out += [f"## {title}", "", f"- Directory: `{b['directory']}`", f"- Source: {b['source']}",
-                    f"- {b['total_documents']} documents in {b['collection_count']} collections, "
-                    f"{b['size_bytes']} bytes, tool {b['tool']}",
-                    f"- Checksums verified: {b['verified']}; restore test: {b['restore_test']}; "
-                    f"secondary copy: {b['secondary_copy'] or 'none'}", ""]
-    mig = data["migration"]
-    if mig:
-        t = mig["totals"]
-        out += ["## Data migration", "",
-                f"- {t['source']:,} source documents: {t['loaded']:,} loaded, {t['rejected']:,} rejected "
-                f"(each in migration-errors.log), {t['fixups']:,} fix-ups, {t['junction_rows']:,} junction rows",
-                f"- {t['seconds']:.1f} s, {t['documents_per_second']:,} documents/s "
-                f"(runbook: {RUNBOOK_RECORDS_PER_SECOND} records/s)",
-                f"- Reconciled (source = loaded + rejected, every table): {t['reconciled']}", "",
-                "| table | source | loaded | rejected | seconds | records/s |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
-        out += [f"| {r['table']} | {r['source']} | {r['loaded']} | {r['rejected']} | {r['seconds']} | "
-                f"{r['records_per_second'] if r['records_per_second'] is not None else '-'} |"
-                for r in mig["tables"]] + [""]
-    val = data["validation"]
-    if val:
-        s = val["summary"]
-        out += ["## Validation", "", f"- Overall: **{val['overallStatus']}**; {val['rowsChecked']:,} rows checked in "
-                f"{val['seconds']} s ({val['rowsPerSecond']:,} rows/s), field match {s['matchPercentage']}%", "",
-                "| layer | status |", "| --- | --- |"]
-        out += [f"| {name} | {val[key]['status']} |" for key, name in LAYERS if key in val] + [""]
-    smoke = data["smoke"]
-    if smoke:
-        out += ["## Smoke tests", "", "| check | kind | ms | target ms | result |", "| --- | --- | ---: | ---: | --- |"]
-        out += [f"| {r['name']} | {r['kind']} | {r['ms']} | {r['max_ms'] or '-'} | "
-                f"{'FAIL' if not r['ok'] else 'SLOW' if r.get('slow') else 'ok'} |" for r in smoke["results"]] + [""]
-    mon = data["monitoring_summary"]
-    if mon:
-        out += ["## Monitoring", "", f"- {mon['samples']} snapshots from {mon['from']} to {mon['to']}",
-                f"- Uptime {mon['uptime_percent']}%, CPU avg {mon['cpu_percent_avg']}% (max {mon['cpu_percent_max']}%), "
-                f"memory avg {mon['memory_percent_avg']}% (max {mon['memory_percent_max']}%)",
-                f"- Snapshots with a breach: {mon['snapshots_with_breaches']}; success criteria met: {mon['success']}",
-                ""]
-    est = (data["estimate"] or {}).get("estimate")
-    if est:
-        actual = phase_seconds("\n".join(f"{e['time']} {e['event']}" for e in data["timeline"]))
-        out += ["## Estimate vs actual", "",
-                f"Staging's phases × {data['estimate']['ratio']} (size ratio by "
-                f"{data['estimate']['staging']['size_basis']}) × {data['estimate']['buffer']}; declared window "
-                f"{data['estimate']['window_minutes']} min.", "",
-                "| phase | estimated min | actual min |", "| --- | ---: | ---: |"]
-        out += [f"| {name} | {sec / 60:.1f} | {actual[name] / 60:.1f} |" if name in actual else
-                f"| {name} | {sec / 60:.1f} | - |" for name, sec in est["phases_seconds"].items()] + [""]
-    team = data["team"]
-    if team and team.get("roles"):
-        out += ["## Appendix: team and contacts", "", "| role | name | phone | email | hours |",
-                "| --- | --- | --- | --- | --- |"]
-        out += [f"| {ROLE_TITLES.get(role, role)} | {c.get('name') or '(unnamed)'} | {c.get('phone') or '-'} | "
-                f"{c.get('email') or '-'} | {c.get('hours') or '-'} |" for role, c in team["roles"].items()] + [""]
-        if team.get("escalation_path"):
-            out += ["Escalation path:", ""] + [f"- {i}. {step}" for i, step in enumerate(team["escalation_path"], 1)]
-            out += [""]
-    rb = data["rollback"]
-    if rb:
-        how = (f"every write since go-live applied back to MongoDB (reverse-sync: {rb['reverse_sync']['changes']} "
-               f"changes), reverse validation {rb['reverse_validation']}" if rb["mode"] == "reverse-sync"
-               else f"MongoDB restored from the backup {rb['restored_from']} (writes since go-live not kept)")
-        out += ["## Rollback", "", f"- Rolled back at {rb['completed_at']}: {how}", ""]
-    return "\n".join(out)
+    return report_md.markdown(data, *verdict(data))
 
 
 def _bars(title: str, items: list[tuple[str, float]], unit: str, color: str = "#3b7dd8") -> str:
@@ -181,18 +103,47 @@ def _bars(title: str, items: list[tuple[str, float]], unit: str, color: str = "#
 
 
 def _line(title: str, values: list[float], unit: str) -> str:
-    """A line chart as inline SVG (monitoring history)."""
+    """A line chart as inline SVG, a dot on every value (so two or three snapshots still show)."""
     if not values:
         return ""
     w, h, pad = 640, 140, 30
     top = max(values) or 1
     step = (w - 2 * pad) / max(len(values) - 1, 1)
-    points = " ".join(f"{pad + i * step:.1f},{h - pad - (h - 2 * pad) * v / top:.1f}" for i, v in enumerate(values))
-    return (f'<svg role="img" aria-label="{html.escape(title)}" width="{w}" height="{h}" '
-            f'xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="12">'
-            f'<text x="0" y="14" font-weight="bold">{html.escape(title)} (max {top:g} {html.escape(unit)})</text>'
-            f'<polyline fill="none" stroke="#d8643b" stroke-width="2" points="{points}"/>'
+    xy = [(pad + i * step, h - pad - (h - 2 * pad) * v / top) for i, v in enumerate(values)]
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#d8643b"/>' for x, y in xy)
+    return (f'<svg role="img" aria-label="{html.escape(title)}" viewBox="0 0 {w} {h}" width="100%" '
+            f'style="max-width:{w}px" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="12">'
+            f'<text x="0" y="14" font-weight="bold">{html.escape(title)} (max {top:,.{0 if top >= 100 else 1}f} {html.escape(unit)}, '
+            f'{len(values)} points)</text>'
+            f'<polyline fill="none" stroke="#d8643b" stroke-width="2" points="{points}"/>{dots}'
             f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#999"/></svg>')
+
+
+def _gantt(data: dict[str, Any]) -> str:
+    """The maintenance window's phases on one time axis, as inline SVG."""
+    starts: dict[str, datetime] = {}
+    for e in data["timeline"]:
+        starts.setdefault(e["event"].split(" ", 1)[0], datetime.fromisoformat(e["time"].replace("Z", "+00:00")))
+    bars = [(name, starts[a], starts[b]) for name, a, b in PHASES if a in starts and b in starts]
+    if not bars:
+        return ""
+    t0, t1 = min(b[1] for b in bars), max(b[2] for b in bars)
+    span = max((t1 - t0).total_seconds(), 1)
+    w, label_w, row = 640, 190, 22
+    parts = [f'<svg role="img" aria-label="Maintenance window" viewBox="0 0 {w} {row * len(bars) + 40}" width="100%" '
+             f'style="max-width:{w}px" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="12">',
+             f'<text x="0" y="14" font-weight="bold">Maintenance window: {report_md.duration(span)} '
+             f'({t0:%H:%M:%S} to {t1:%H:%M:%S} UTC)</text>']
+    for i, (name, a, b) in enumerate(bars):
+        y = 24 + i * row
+        x = label_w + (w - label_w - 10) * (a - t0).total_seconds() / span
+        bw = max(2.0, (w - label_w - 10) * (b - a).total_seconds() / span)
+        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{html.escape(name)}</text>'
+                     f'<rect x="{x:.1f}" y="{y}" width="{bw:.1f}" height="{row - 6}" fill="#3b7dd8"/>'
+                     f'<text x="{min(x + bw + 4, w - 60):.1f}" y="{y + 13}">'
+                     f'{report_md.duration((b - a).total_seconds())}</text>')
+    return "".join(parts) + "</svg>"
 
 
 def _md_to_html(md: str) -> str:
@@ -223,7 +174,9 @@ def _md_to_html(md: str) -> str:
         if in_list:
             out.append("</ul>")
             in_list = False
-        if line.startswith("## "):
+        if line.startswith("### "):
+            out.append(f"<h3>{esc[4:]}</h3>")
+        elif line.startswith("## "):
             out.append(f"<h2>{esc[3:]}</h2>")
         elif line.startswith("# "):
             out.append(f"<h1>{esc[2:]}</h1>")
@@ -240,7 +193,7 @@ def _inline(text: str) -> str:
 
 
 def html_page(data: dict[str, Any], md: str) -> str:
-    charts = []
+    charts = [_gantt(data)]
     mig = data["migration"]
     if mig:
         tables = sorted(mig["tables"], key=lambda r: -r["source"])
@@ -260,16 +213,22 @@ def html_page(data: dict[str, Any], md: str) -> str:
     hist = data["monitoring"]
     if hist:
         charts.append(_line("Health endpoint latency", [s["health"]["ms"] or 0 for s in hist if "health" in s], "ms"))
-        charts.append(_line("Host CPU", [s["host"]["cpu_percent"] for s in hist], "%"))
+        charts.append(_line("Database host CPU", [s["host"]["cpu_percent"] for s in hist], "%"))
+        charts.append(_line("Database host memory", [s["host"]["memory_percent"] for s in hist], "%"))
         charts.append(_line("PostgreSQL connections", [s["database"]["connections"] for s in hist], "connections"))
     status, _ = verdict(data)
-    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
+    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 12px;color:#222;line-height:1.4}"
+             "table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto;max-width:100%}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
+             "h2{margin-top:1.6em;border-bottom:1px solid #ddd}"
+             "h2:first-of-type+ul{background:#f3f7fb;border-left:6px solid #3b7dd8;padding:10px 10px 10px 28px}"
+             "svg{display:block;margin:1em 0}code{word-break:break-all}"
              ".layer{display:inline-block;padding:6px 10px;margin:4px;border-radius:4px;color:#fff}"
-             ".pass{background:#4a9d5b}.fail{background:#c0392b}.status{font-size:20px;font-weight:bold}")
+             ".pass{background:#4a9d5b}.fail{background:#c0392b}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>Migration final report: {status}</title><style>{style}</style></head><body>\n"
-            f"{_md_to_html(md)}\n<h2>Charts</h2>\n" + "\n".join(charts) + "\n</body></html>\n")
+            f"{_md_to_html(md)}\n<h2>Charts</h2>\n" + "\n".join(c for c in charts if c) + "\n</body></html>\n")
 
 
 def write_report(artifacts: str | Path) -> tuple[Path, Path, str]:

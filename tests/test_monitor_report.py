@@ -179,7 +179,12 @@ def test_final_report_is_written_from_the_artifacts_and_renders_offline(pg_db, c
     md = (art / "final-report.md").read_text()
     page = (art / "final-report.html").read_text()
     summary = json.loads((art / "migration-summary.json").read_text())
-    assert "**Status:** SUCCESS" in md and f"{summary['totals']['source']:,} source documents" in md
+    assert md.index("## Executive summary") < md.index("## Timeline") < md.index("## Data migration")
+    assert "- **Status: SUCCESS**" in md and f"of {summary['totals']['source']:,} source records migrated" in md
+    for section in ("## Validation results", "## Performance", "## Stability and resources", "## Issues and resolutions",
+                    "## Sign-off", "### Rejected records", "## Appendix: timeline events"):
+        assert section in md, section
+    assert "- **Maintenance window:** 5 min 00 s, from the application stopped (2026-11-24T10:00:00Z)" in md
     assert "| Field-level match | PASS |" in md and "| list accounts | http | 12.5 | 100 | ok |" in md
     assert page.count("<svg") >= 4 and "<script" not in page
     # self-contained: no stylesheet, image or font fetched from anywhere
@@ -191,7 +196,7 @@ def test_final_report_is_written_from_the_artifacts_and_renders_offline(pg_db, c
     report["overallStatus"] = "FAIL"
     (art / "migration-validation-report.json").write_text(json.dumps(report))
     assert cli(["report", "--artifacts", str(art)]) == 0
-    assert "**Status:** NOT COMPLETE (validation did not pass)" in (art / "final-report.md").read_text()
+    assert "- **Status: NOT COMPLETE** (validation did not pass)" in (art / "final-report.md").read_text()
 
 
 def test_the_report_says_which_rollback_ran_and_only_for_its_own_run(tmp_path):
@@ -217,7 +222,7 @@ def test_the_progress_sheet_is_charted_as_records_loaded_over_the_run(tmp_path):
         "2026-12-01T10:00:20Z,load,A,100,100,100.0,5,0\n2026-12-01T10:00:30Z,complete,A,100,100,100.0,5,0\n")
     data = collect(tmp_path)
     assert loaded_over_time(data["progress"]) == [0, 50, 150]
-    assert "Records loaded over the run (progress sheet) (max 150 records)" in html_page(data, markdown(data))
+    assert "Records loaded over the run (progress sheet) (max 150 records, 3 points)" in html_page(data, markdown(data))
 
 
 def test_the_report_lists_the_team_and_the_escalation_path(tmp_path):
@@ -257,3 +262,20 @@ def test_duration_estimate_from_staging_and_the_report_sets_it_beside_the_actual
         "2026-12-01T22:20:00Z migration-start\n2026-12-01T22:50:00Z migration-end status=complete\n")
     md = markdown(collect(run))
     assert "| migration | 36.0 | 30.0 |" in md and "| maintenance window | 90.0 | - |" in md
+
+
+def test_rejected_records_are_grouped_by_reason_with_example_ids(tmp_path):
+    from mongo2pg.report import collect, markdown
+
+    recs = [{"severity": "reject", "table": "crm_Leads", "_id": f"65a1b2c3d4e5f6071829{i:04x}", "uuid": None,
+             "reason": "enum_invalid", "field": "status", "message": "not a value"} for i in range(5)]
+    recs += [{"severity": "reject", "table": "Tasks", "_id": "65a1b2c3d4e5f60718290fff", "uuid": None,
+              "reason": "missing_required", "field": "title", "message": "missing"},
+             {"severity": "fixup", "table": "Tasks", "_id": "65a1b2c3d4e5f60718290ffe", "uuid": None,
+              "reason": "junction_bad_id", "field": "documentIDs", "message": "link dropped"}]
+    (tmp_path / "migration-errors.log").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    md = markdown(collect(tmp_path))
+    assert ("| enum_invalid | 5 | crm_Leads | crm_Leads 65a1b2c3d4e5f60718290000; crm_Leads 65a1b2c3d4e5f60718290001; "
+            "crm_Leads 65a1b2c3d4e5f60718290002 |") in md
+    assert "| missing_required | 1 | Tasks | Tasks 65a1b2c3d4e5f60718290fff |" in md
+    assert "junction_bad_id" not in md  # a fix-up kept its record: not a rejected one

@@ -106,6 +106,14 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     timeline = (artifacts / "timeline.log").read_text()
     for event in ("application-stopped", "final-backup", "migration-start", "validation PASS", "go-live"):
         assert event in timeline, event
+    # the final report in the runbook's shape, executive summary first
+    report = (artifacts / "final-report.md").read_text()
+    sections = ["## Executive summary", "## Timeline", "## Data migration", "### Rejected records",
+                "## Validation results", "## Performance", "## Stability and resources", "## Issues and resolutions",
+                "## Estimate vs actual", "## Sign-off", "## Appendix: team and contacts", "## Appendix: timeline events"]
+    assert [report.index(x) for x in sections] == sorted(report.index(x) for x in sections)
+    assert "- **Status: SUCCESS**" in report and "- **Maintenance window:** " in report
+    assert "| maintenance window |" in report and "Maintenance window: " in (artifacts / "final-report.html").read_text()
     # the communications, in order, at the lab's webhook receiver: the status page's generic bodies and the
     # chat's Slack-style ones; the optional webhook that is down is recorded and does not stop a phase
     got = [json.loads(line) for line in hooks.read_text().splitlines()[seen:]]
