@@ -184,9 +184,18 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
         assert check.returncode == 0, (phase, check.stdout[-3000:])
     assert (artifacts / "timeline.log").read_text() == timeline  # check mode wrote nothing
     # the ops quick reference against the lab (its TLS login), read-only tags in check mode
-    ops = playbook(str(ROOT / "playbooks" / "ops.yml"), "--check", "--tags", "connections,db-size,table-sizes",
+    read_only = ["connections", "slow-queries", "db-size", "table-sizes", "idle-connections", "index-usage",
+                 "replication"]
+    ops = playbook(str(ROOT / "playbooks" / "ops.yml"), "--check", "--tags", ",".join(read_only),
                    "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}")
-    assert ops.returncode == 0 and "== db-size" in ops.stdout and "crm_Accounts" in ops.stdout, ops.stdout[-3000:]
+    assert ops.returncode == 0 and all(f"== {t}" in ops.stdout for t in read_only), ops.stdout[-3000:]
+    assert "crm_Accounts" in ops.stdout and "no replicas are connected" in ops.stdout
+    ops = playbook(str(ROOT / "playbooks" / "ops.yml"), "--tags", "kill-idle,vacuum-analyze", "-e", "idle_minutes=600",
+                   "-e", "confirm_kill=yes", "-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}")
+    assert ops.returncode == 0 and "VACUUM ANALYZE done" in ops.stdout, ops.stdout[-3000:]
+    # the progress sheet of the run: its last rows are every table's final figures
+    sheet = (artifacts / "migration-progress.csv").read_text().splitlines()
+    assert sheet[0].startswith("time,phase,table,records") and sum(",complete," in x for x in sheet) >= 29
     # the duration estimate from the staging run's artifacts (the lab's fixture), and a NO-GO when the
     # declared window is shorter
     est = json.loads((artifacts / "duration-estimate.json").read_text())
