@@ -248,7 +248,8 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     # own login (watchers, a contact renamed with its opportunity links changed, a comment and a task
     # deleted, a document linked to two accounts); the default rollback (reverse-sync) takes every one back.
     created = _api("POST", "/api/accounts", {"name": "Lab account after go-live"})["id"]
-    first = _api("GET", "/api/accounts?limit=1")[0]["id"]
+    # a migrated account (the one just created has a random UUID, which may sort first)
+    first = next(a["id"] for a in _api("GET", "/api/accounts?limit=5") if a["id"] != created)
     _api("PUT", f"/api/accounts/{first}", {"name": "Renamed after go-live"})
     app = psycopg2.connect(host="127.0.0.1", port=55432, dbname="nextcrm", user="nextcrm", password=secrets[1],
                            sslmode="verify-full", sslrootcert=str(ROOT / ".lab" / "tls" / "ca.crt"))
@@ -279,7 +280,7 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
                     "RETURNING id")
         (document,) = cur.fetchone()
         cur.execute('INSERT INTO "DocumentsToAccounts" (document_id, account_id) SELECT %s, id FROM "crm_Accounts" '
-                    "ORDER BY id LIMIT 2 RETURNING account_id::text", (document,))
+                    "WHERE id <> %s ORDER BY id LIMIT 2 RETURNING account_id::text", (document, created))
         document_accounts = {r[0] for r in cur.fetchall()}
     app.commit()
     app.close()
