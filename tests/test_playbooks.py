@@ -291,6 +291,9 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     assert json.loads((artifacts / "rollback.json").read_text())["mode"] == "reverse-sync"
     assert json.loads((artifacts / "reverse-validation-report.json").read_text())["status"] == "PASS"
     assert "rollback-complete mode=reverse-sync" in (artifacts / "timeline.log").read_text()
+    status = [json.loads(line)["body"] for line in hooks.read_text().splitlines()[-4:]]
+    assert [(b.get("message"), b.get("status")) for b in status if "message" in b] == [
+        ("status_page", "maintenance"), ("status_page", "operational")]  # the status page at each change
     mdb = pymongo.MongoClient("mongodb://127.0.0.1:37017/").nextcrm
     oid = {u: ObjectId(u.replace("-", "")[:12] + u.replace("-", "")[20:]) for u in
            [first, contact, unlinked, linked, comment, task, *watchers, *document_accounts]}
