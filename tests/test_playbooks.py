@@ -267,7 +267,8 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
         (unlinked,) = cur.fetchone()
         cur.execute('INSERT INTO "ContactsToOpportunities" (contact_id, opportunity_id) SELECT %s, id FROM '
                     '"crm_Opportunities" WHERE id NOT IN (SELECT opportunity_id FROM "ContactsToOpportunities" '
-                    "WHERE contact_id = %s) ORDER BY id LIMIT 1 RETURNING opportunity_id::text", (contact, contact))
+                    "WHERE contact_id = %s) AND id <> %s ORDER BY id LIMIT 1 RETURNING opportunity_id::text",
+                    (contact, contact, unlinked))  # another one than the link just removed
         (linked,) = cur.fetchone()
         cur.execute('DELETE FROM "tasksComments" WHERE id = (SELECT id FROM "tasksComments" ORDER BY id LIMIT 1) '
                     "RETURNING id::text")
