@@ -26,7 +26,7 @@ PHASES = (("shutdown and final backup", "application-stopped", "final-backup"),
 WINDOW = ("application-stopped", "go-live")
 
 
-def _events(timeline: str) -> dict[str, datetime]:
+def event_times(timeline: str) -> dict[str, datetime]:
     """The first time of each event word (the first word after the time)."""
     out: dict[str, datetime] = {}
     for line in timeline.splitlines():
@@ -41,7 +41,7 @@ def _events(timeline: str) -> dict[str, datetime]:
 
 def phase_seconds(timeline: str) -> dict[str, float]:
     """Seconds of each phase (and of the maintenance window) that the timeline holds both ends of."""
-    ev = _events(timeline)
+    ev = event_times(timeline)
     out = {name: (ev[end] - ev[start]).total_seconds() for name, start, end in PHASES if start in ev and end in ev}
     if WINDOW[0] in ev and WINDOW[1] in ev:
         out["maintenance window"] = (ev[WINDOW[1]] - ev[WINDOW[0]]).total_seconds()

@@ -12,12 +12,11 @@ import csv
 import html
 import json
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from . import monitor, report_md
-from .estimate import PHASES
+from .estimate import PHASES, event_times
 from .files import open_private
 from .issues import read_error_log
 from .report_md import LAYERS
@@ -122,9 +121,7 @@ def _line(title: str, values: list[float], unit: str) -> str:
 
 def _gantt(data: dict[str, Any]) -> str:
     """The maintenance window's phases on one time axis, as inline SVG."""
-    starts: dict[str, datetime] = {}
-    for e in data["timeline"]:
-        starts.setdefault(e["event"].split(" ", 1)[0], datetime.fromisoformat(e["time"].replace("Z", "+00:00")))
+    starts = event_times(report_md.timeline_text(data))
     bars = [(name, starts[a], starts[b]) for name, a, b in PHASES if a in starts and b in starts]
     if not bars:
         return ""

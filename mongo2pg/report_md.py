@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from .estimate import PHASES, WINDOW, phase_seconds
+from .estimate import PHASES, WINDOW, event_times, phase_seconds
 
 RUNBOOK_RECORDS_PER_SECOND = 13.27  # the runbook's reference run: 1,254,390 records in 26 h 15 min
 LAYERS = [("rowCountValidation", "Row counts"), ("sampleRecordValidation", "Field-level match"),
@@ -40,15 +40,13 @@ def size(n: float | None) -> str:
     return "-"
 
 
-def _events(data: dict[str, Any]) -> dict[str, str]:
-    first: dict[str, str] = {}
-    for e in data["timeline"]:
-        first.setdefault(e["event"].split(" ", 1)[0], e["time"])
-    return first
-
-
-def _timeline_text(data: dict[str, Any]) -> str:
+def timeline_text(data: dict[str, Any]) -> str:
     return "\n".join(f"{e['time']} {e['event']}" for e in data["timeline"])
+
+
+def _events(data: dict[str, Any]) -> dict[str, str]:
+    """The first time of each event, as the timeline writes it."""
+    return {name: f"{t:%Y-%m-%dT%H:%M:%SZ}" for name, t in event_times(timeline_text(data)).items()}
 
 
 def rejects_by_reason(issues: list[dict[str, Any]]) -> list[tuple[str, int, list[str], list[str]]]:
@@ -68,7 +66,7 @@ def rejects_by_reason(issues: list[dict[str, Any]]) -> list[tuple[str, int, list
 
 def _summary(data: dict[str, Any], status: str, reasons: list[str]) -> list[str]:
     mig, val, ev = data["migration"], data["validation"], _events(data)
-    phases = phase_seconds(_timeline_text(data))
+    phases = phase_seconds(timeline_text(data))
     out = ["## Executive summary", ""]
     out.append(f"- **Status: {status}**" + (f" ({'; '.join(reasons)})" if reasons else ""))
     if mig:
@@ -99,7 +97,7 @@ def _summary(data: dict[str, Any], status: str, reasons: list[str]) -> list[str]
 
 
 def _timeline(data: dict[str, Any]) -> list[str]:
-    phases, ev = phase_seconds(_timeline_text(data)), _events(data)
+    phases, ev = phase_seconds(timeline_text(data)), _events(data)
     if not data["timeline"]:
         return []
     out = ["## Timeline", "", "| phase | start (UTC) | end (UTC) | duration |", "| --- | --- | --- | ---: |"]
@@ -213,7 +211,7 @@ def _estimate(data: dict[str, Any]) -> list[str]:
     est = e.get("estimate")
     if not est:
         return []
-    actual = phase_seconds(_timeline_text(data))
+    actual = phase_seconds(timeline_text(data))
     out = ["## Estimate vs actual", "",
            f"Staging's phases × {e['ratio']} (size ratio by {e['staging']['size_basis']}) × {e['buffer']}; declared "
            f"window {e['window_minutes']} min.", "",

@@ -14,9 +14,9 @@ import psycopg2
 import pymongo
 import pytest
 from ansible_run import ROOT, playbook
-from bson import ObjectId
 
 from mongo2pg import backup, monitor
+from mongo2pg.ids import objectid_from_uuid
 
 
 def _vars(pg, db, dump, artifacts):
@@ -296,7 +296,7 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     assert [(b.get("message"), b.get("status")) for b in status if "message" in b] == [
         ("status_page", "maintenance"), ("status_page", "operational")]  # the status page at each change
     mdb = pymongo.MongoClient("mongodb://127.0.0.1:37017/").nextcrm
-    oid = {u: ObjectId(u.replace("-", "")[:12] + u.replace("-", "")[20:]) for u in
+    oid = {u: objectid_from_uuid(u) for u in
            [first, contact, unlinked, linked, comment, task, *watchers, *document_accounts]}
     assert _api("GET", f"/api/accounts/{oid[first]}")["name"] == "Renamed after go-live"  # the app, on MongoDB
     new = mdb.crm_Accounts.find_one({"name": "Lab account after go-live"})

@@ -16,7 +16,7 @@ from test_migrate import migrate_cli
 
 from mongo2pg import monitor
 from mongo2pg.connect import mongo_client
-from mongo2pg.ids import uuid_from_objectid
+from mongo2pg.ids import objectid_from_uuid, uuid_from_objectid
 from mongo2pg.sample_data import write_live
 
 DB = "revsync"
@@ -122,7 +122,7 @@ def test_every_write_after_go_live_goes_back_to_mongodb_even_when_killed_midway(
     with psycopg2.connect(pg_uri) as conn, conn.cursor() as cur:
         (account_oid,) = _one(cur, "SELECT oid FROM mongo2pg.reverse_ids WHERE uuid = %s", new_account)
         (document_oid,) = _one(cur, "SELECT oid FROM mongo2pg.reverse_ids WHERE uuid = %s", document)
-    oid = {str(u): ObjectId(str(u)[:8] + str(u)[9:13] + str(u)[24:]) for u in users + accounts + [dropped, added]}
+    oid = {str(u): objectid_from_uuid(u) for u in users + accounts + [dropped, added]}
     account = mdb["crm_Accounts"].find_one({"_id": ObjectId(account_oid)})
     assert account["name"] == "Created after go-live" and account["__v"] == 0
     assert sorted(account["watchers"]) == sorted(oid[str(u)] for u in users)
@@ -139,13 +139,13 @@ def test_every_write_after_go_live_goes_back_to_mongodb_even_when_killed_midway(
     assert contact["_id"] in mdb["crm_Opportunities"].find_one({"_id": oid[str(added)]})["connected_contacts"]
     assert contact["_id"] not in (mdb["crm_Opportunities"].find_one({"_id": oid[str(dropped)]})
                                   .get("connected_contacts") or [])
-    assert mdb["Tasks"].find_one({"_id": ObjectId(str(task).replace("-", "")[:12] + str(task).replace("-", "")[20:])}) is None
+    assert mdb["Tasks"].find_one({"_id": objectid_from_uuid(task)}) is None
     assert mdb["tasksComments"].count_documents({}) == len(before["tasksComments"]) - 1
     doc = mdb["Documents"].find_one({"_id": ObjectId(document_oid)})
     assert doc["document_name"] == "contract.pdf" and sorted(doc["accountsIDs"]) == sorted(oid[str(a)] for a in accounts)
     for a in accounts:
         assert ObjectId(document_oid) in mdb["crm_Accounts"].find_one({"_id": oid[str(a)]})["documentsIDs"]
-    shared = mdb["Boards"].find_one({"_id": ObjectId(str(board).replace("-", "")[:12] + str(board).replace("-", "")[20:])})
+    shared = mdb["Boards"].find_one({"_id": objectid_from_uuid(board)})
     assert shared["sharedWith"] == [oid[str(u)] for u in users]
     # nothing else moved: every collection the writes did not touch is as it was
     after = _docs(client)
