@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test test-py lint molecule molecule-run demo lab-up lab-down bench bench-backup bench-capture fuzz clean
+.PHONY: setup test test-py lint molecule molecule-run demo lab-up lab-down bench bench-peers bench-backup bench-capture fuzz clean
 
 setup:
 	./scripts/setup.sh
@@ -46,8 +46,14 @@ lab-down:
 demo: setup
 	./scripts/demo.sh
 
+# On a PostgreSQL configured as production (the postgresql role's settings, durability on): scale 1,
+# production-sized documents, scale 4; every target printed as met or not.
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+# Ours against dlt (pinned, in its own venv under .cache/) on the same documents and server, one run.
+bench-peers: setup
+	$(BIN)/python scripts/bench_peers.py
 
 # Dump and restore through a MongoDB wire server at two scales: speed and flat memory.
 bench-backup: setup

@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     sd.add_argument("--seed", type=int, default=1)
     sd.add_argument("--db", default="nextcrm")
     sd.add_argument("--dirty-rate", type=float, default=0.0, help="fraction of documents given a realistic defect")
+    sd.add_argument("--profile", choices=["default", "runbook-bytes"], default="default",
+                    help="documents' weight: default (~340 B of BSON each) or runbook-bytes (the runbook's ~9.8 KB: "
+                         "long texts, and a tail of 1-5 MB invoices and documents, some consecutive)")
     sd.add_argument("--out-dump", help="write a mongodump-format folder here (DIR/<db>/...)")
     sd.add_argument("--gzip", action="store_true", help="gzip the dump files, like mongodump --gzip")
     sd.add_argument("--mongo-uri", help="insert into this live MongoDB instead (drops the collections first)")
@@ -276,14 +279,16 @@ def cmd_sample_data(args) -> int:
 
     if args.out_dump:
         manifest = sample_data.write_dump(args.out_dump, db=args.db, seed=args.seed, scale=args.scale,
-                                          dirty_rate=args.dirty_rate, gzip_files=args.gzip, progress=progress)
+                                          dirty_rate=args.dirty_rate, gzip_files=args.gzip, progress=progress,
+                                          profile=args.profile)
         where = f"{args.out_dump}/{args.db} (manifest: {args.out_dump}/sample-data-manifest.json)"
     else:
         from .connect import mongo_client
 
         client = mongo_client(args.mongo_uri)
         manifest = sample_data.write_live(client, db=args.db, seed=args.seed, scale=args.scale,
-                                          dirty_rate=args.dirty_rate, progress=progress, manifest_path=args.manifest)
+                                          dirty_rate=args.dirty_rate, progress=progress, manifest_path=args.manifest,
+                                          profile=args.profile)
         from .redact import redact_uri
 
         where = f"{redact_uri(args.mongo_uri)} db={args.db}"

@@ -5,6 +5,11 @@ values and file bytes depend only on (seed, scale, dirty_rate). References resol
 many-to-many links are stored on both sides of the relation (mostly both, some only
 on one side, as real Prisma data drifts), so a migration must read both sides.
 `dirty_rate` injects the problems real data has, each listed in the manifest.
+
+`profile` sets the documents' weight: "default" (about 340 bytes of BSON a document) or "runbook-bytes",
+the runbook's production (12.3 GB for 1,254,390 records: about 9.8 KB a document): long descriptions,
+comments, task contents and invoice items, and a tail of 1-5 MB invoices and documents, some in runs
+of consecutive ones.
 """
 
 from __future__ import annotations
@@ -57,6 +62,17 @@ DIRTY_KINDS = ("dangling_reference", "enum_invalid", "missing_required", "nul_in
                "date_out_of_range", "number_as_string", "duplicate_array_id")
 EPOCH_START = datetime(2019, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = 6 * 365 * 24 * 3600
+PROFILES = ("default", "runbook-bytes")
+# runbook-bytes: the fields that carry a document's bulk, and the mean length of their text in characters.
+LONG_TEXT_FIELDS = {"description", "content", "comment", "next_step", "notes"}
+LONG_TEXT_MEAN = 8_900
+LONG_TEXT_MAX = 64_000
+# runbook-bytes: in these collections, each block of TAIL_BLOCK documents opens with a run of 0-TAIL_RUN_MAX
+# heavy documents of TAIL_BYTES (a heavy invoice's items or a document's description).
+TAIL_COLLECTIONS = {"Invoices": "invoice_items", "Documents": "description"}
+TAIL_BLOCK = 1_000
+TAIL_RUN_MAX = 6
+TAIL_BYTES = (1 << 20, 5 << 20)
 
 FIRST = ["Anna", "Jan", "Petra", "Lukas", "Maria", "Tomas", "Eva", "Jakub", "Sofia", "Oliver", "Emma", "Noah",
          "Chloe", "Liam", "Yuki", "Mateo", "Aisha", "Ivan", "Olga", "Pierre", "Zoë", "José", "Björn", "Ana"]
@@ -88,11 +104,13 @@ class Manifest:
     scale: float
     dirty_rate: float
     counts: dict[str, int] = field(default_factory=dict)
+    profile: str = "default"
     dirty: dict[str, int] = field(default_factory=lambda: {k: 0 for k in DIRTY_KINDS})
     dirty_records: list[list[str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "scale": self.scale, "dirty_rate": self.dirty_rate, "counts": self.counts,
+        return {"seed": self.seed, "scale": self.scale, "dirty_rate": self.dirty_rate, "profile": self.profile,
+                "counts": self.counts,
                 "total": sum(self.counts.values()), "dirty": self.dirty, "dirty_documents": len(self.dirty_records),
                 "dirty_records": self.dirty_records}
 
@@ -100,13 +118,17 @@ class Manifest:
 class SampleData:
     """Generates every collection's documents; `collection(name)` yields them in _id order."""
 
-    def __init__(self, seed: int = 1, scale: float = 1.0, dirty_rate: float = 0.0, mapping: Mapping | None = None):
-        self.seed, self.scale, self.dirty_rate = seed, scale, dirty_rate
+    def __init__(self, seed: int = 1, scale: float = 1.0, dirty_rate: float = 0.0, mapping: Mapping | None = None,
+                 profile: str = "default"):
+        if profile not in PROFILES:
+            raise ValueError(f"unknown sample-data profile {profile!r} (known: {', '.join(PROFILES)})")
+        self.seed, self.scale, self.dirty_rate, self.profile = seed, scale, dirty_rate, profile
+        self._pool = _text_pool(seed) if profile == "runbook-bytes" else ""
         self.mapping = mapping or load_mapping("nextcrm")
         self.models = json.loads(MODEL_FILE.read_text())["models"]
         self.counts = collection_counts(scale)
         self.coll_index = {name: i + 1 for i, name in enumerate(PRODUCTION_COUNTS)}
-        self.manifest = Manifest(seed, scale, dirty_rate, counts=dict(self.counts))
+        self.manifest = Manifest(seed, scale, dirty_rate, counts=dict(self.counts), profile=profile)
         self._links = self._build_links()
 
     # ---- ids -------------------------------------------------------------------------------
@@ -186,9 +208,31 @@ class SampleData:
             return "$2b$10$" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(22))
         if f == "createdat":  # TodoList stores it as text
             return (EPOCH_START + timedelta(seconds=rng.randrange(SPAN_SECONDS))).isoformat()
-        if f in ("description", "content", "comment", "next_step", "notes"):
+        if f in LONG_TEXT_FIELDS and self._pool:
+            return self._long_text(rng, min(LONG_TEXT_MAX, int(rng.expovariate(1 / LONG_TEXT_MEAN)) + 40))
+        if f in LONG_TEXT_FIELDS:
             return " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 18))).capitalize() + "."
         return f"{rng.choice(WORDS)}-{rng.randint(1, 9999)}"
+
+    def _long_text(self, rng: random.Random, length: int) -> str:
+        """`length` characters of prose: a slice of the seeded pool (drawing every word would take hours)."""
+        start = rng.randrange(len(self._pool) - LONG_TEXT_MAX)
+        return self._pool[start:start + length].strip().capitalize() + "."
+
+    def _heavy(self, rng: random.Random, coll: str, i: int) -> tuple[str, Any] | None:
+        """(field, value) of a 1-5 MB tail document, if document i of `coll` is one (runbook-bytes only)."""
+        key = TAIL_COLLECTIONS.get(coll)
+        if not self._pool or key is None:
+            return None
+        block = random.Random(_crc(f"{self.seed}:{coll}:tail:{i // TAIL_BLOCK}"))
+        if i % TAIL_BLOCK >= block.randint(0, TAIL_RUN_MAX):
+            return None
+        size = rng.randint(*TAIL_BYTES)
+        if key == "description":
+            return key, "".join(self._long_text(rng, LONG_TEXT_MAX - 1) for _ in range(size // LONG_TEXT_MAX + 1))
+        items = [{"name": f"{rng.choice(WORDS)} {n}", "qty": rng.randint(1, 99), "price": rng.randint(1, 99_999) / 4,
+                  "note": self._long_text(rng, 60)} for n in range(size // 120 + 1)]
+        return key, {"items": items, "note": rng.choice(WORDS)}
 
     def _value(self, rng: random.Random, coll: str, i: int, f: dict[str, Any], created: datetime) -> Any:
         ftype, fname = f["type"], f["name"]
@@ -267,6 +311,9 @@ class SampleData:
                     doc[key] = None
                     continue
                 doc[key] = self._value(rng, coll, i, f, created)
+            heavy = self._heavy(rng, coll, i)
+            if heavy is not None:
+                doc[heavy[0]] = heavy[1]
             if self.dirty_rate and dirty_rng.random() < self.dirty_rate:
                 self._make_dirty(dirty_rng, coll, doc, fields, junction_fields)
             yield doc
@@ -321,9 +368,21 @@ class SampleData:
         self.manifest.dirty_records.append([kind, coll, str(doc["_id"]), key])
 
 
+def _text_pool(seed: int, size: int = 1 << 22) -> str:
+    """About `size` characters of seeded words (a few accented), from which long texts are sliced."""
+    rng = random.Random(_crc(f"{seed}:pool"))
+    words = WORDS + LAST + CITIES
+    out, n = [], 0
+    while n < size:
+        sentence = " ".join(rng.choice(words) for _ in range(rng.randint(6, 24))).capitalize() + ". "
+        out.append(sentence)
+        n += len(sentence)
+    return "".join(out)
+
+
 def write_dump(out: str | Path, db: str = "nextcrm", seed: int = 1, scale: float = 1.0, dirty_rate: float = 0.0,
-               gzip_files: bool = False, progress=None) -> Manifest:
-    data = SampleData(seed=seed, scale=scale, dirty_rate=dirty_rate)
+               gzip_files: bool = False, progress=None, profile: str = "default") -> Manifest:
+    data = SampleData(seed=seed, scale=scale, dirty_rate=dirty_rate, profile=profile)
     writer = DumpWriter(out, db, gzip_files=gzip_files)
     for coll in PRODUCTION_COUNTS:
         writer.write_collection(coll, data.collection(coll))
@@ -334,8 +393,9 @@ def write_dump(out: str | Path, db: str = "nextcrm", seed: int = 1, scale: float
 
 
 def write_live(client, db: str = "nextcrm", seed: int = 1, scale: float = 1.0, dirty_rate: float = 0.0,
-               batch: int = 2000, progress=None, manifest_path: str | Path | None = None) -> Manifest:
-    data = SampleData(seed=seed, scale=scale, dirty_rate=dirty_rate)
+               batch: int = 2000, progress=None, manifest_path: str | Path | None = None,
+               profile: str = "default") -> Manifest:
+    data = SampleData(seed=seed, scale=scale, dirty_rate=dirty_rate, profile=profile)
     database = client[db]
     for coll in PRODUCTION_COUNTS:
         database.drop_collection(coll)

@@ -16,6 +16,7 @@ from psycopg2 import sql
 from .connect import run_on_connections
 from .errors import ConfigError, Mongo2PgError
 from .mapping import Column, Mapping
+from .stages import Stages
 
 PG_TYPES = {"uuid": "UUID", "text": "TEXT", "integer": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE PRECISION",
             "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)", "jsonb": "JSONB", "text[]": "TEXT[]",
@@ -130,20 +131,24 @@ def validate_statements(conn, mapping: Mapping) -> list[tuple[str, sql.Composabl
         for fk in mapping.foreign_keys() if fk["name"] in pending and fk["name"] not in keep]
 
 
-def finalize(conn, mapping: Mapping, progress=None, connect=None, workers: int = 1) -> int:
+def finalize(conn, mapping: Mapping, progress=None, connect=None, workers: int = 1,
+             stages: Stages | None = None) -> int:
     """Create the missing indexes and foreign keys. The foreign keys are added NOT VALID one at a time
     (adding takes a lock on both tables, so two at once could deadlock); then index builds and foreign
     key validations, the slow parts, run side by side on `workers` connections from `connect` (when
-    given): a validation locks only its own table against writers, so none of them can deadlock."""
+    given): a validation locks only its own table against writers, so none of them can deadlock.
+    `stages`, when given, gets each kind's connection-seconds."""
+    stages = Stages() if stages is None else stages
     stmts = finalize_statements(conn, mapping)
     fk_names = {fk["name"] for fk in mapping.foreign_keys()}
     tables = {fk["name"]: fk["table"] for fk in mapping.foreign_keys()}
     tables.update({idx.name: table for table, idx in mapping.indexes()})
     for name, stmt in stmts:
         if name in fk_names:
-            _run_statement(name, tables[name], stmt)(conn)
-    jobs = [_run_statement(n, tables[n], s) for n, s in stmts if n not in fk_names]
-    jobs += [_run_statement(n, tables[n], s) for n, s in validate_statements(conn, mapping)]
+            _run_statement(name, tables[name], stmt, stages, "finalize: foreign keys added (NOT VALID)")(conn)
+    jobs = [_run_statement(n, tables[n], s, stages, "finalize: index builds") for n, s in stmts if n not in fk_names]
+    jobs += [_run_statement(n, tables[n], s, stages, "finalize: foreign key validation")
+             for n, s in validate_statements(conn, mapping)]
     conn.commit()
     done = run_on_connections(connect, jobs, workers) if connect else (job(conn) for job in jobs)
     for name in done:
@@ -152,12 +157,12 @@ def finalize(conn, mapping: Mapping, progress=None, connect=None, workers: int =
     return len(stmts)
 
 
-def _run_statement(name: str, table: str, stmt: sql.Composable):
+def _run_statement(name: str, table: str, stmt: sql.Composable, stages: Stages, stage: str):
     def run(conn) -> str:
         try:
-            with conn.cursor() as cur:
+            with stages.timed(stage), conn.cursor() as cur:
                 cur.execute(stmt)
-            conn.commit()
+                conn.commit()
         except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError,
                 psycopg2.errors.InsufficientPrivilege) as exc:
             conn.rollback()

@@ -6,6 +6,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -13,7 +14,7 @@ import urllib.request
 import psycopg2
 import pymongo
 import pytest
-from ansible_run import ROOT, playbook
+from ansible_run import ROOT, playbook, recap
 
 from mongo2pg import backup, monitor
 from mongo2pg.ids import objectid_from_uuid
@@ -408,3 +409,21 @@ def test_following_a_long_migration_polls_in_a_loop_with_flat_memory(pg, clean_d
     assert "[junctions]" in out and "reconciled (source = loaded + rejected per table): True" in out
     print(f"ansible-playbook RSS: {samples[50]:.1f} MB at poll 50, {samples[300]:.1f} MB at poll 300")
     assert polls >= 300 and samples[300] - samples[50] < 5, samples  # MB, for 250 more polls
+
+
+def test_the_postgresql_settings_playbook_prints_the_roles_computation_and_changes_nothing(tmp_path):
+    """What `make bench` configures its server from, and what an operator reads before provisioning:
+    the role's settings for a host, from its memory and cores (runbook 6.1 step 2)."""
+    out = tmp_path / "settings.json"
+    r = playbook("-c", "local", "-e", "dbservers_host=localhost", "-e", f"ansible_python_interpreter={sys.executable}",
+                 "-e", f"settings_out={out}", "-e", "postgresql_memory_mb=32768", "-e", "postgresql_cpu_count=8",
+                 str(ROOT / "playbooks" / "postgresql_settings.yml"), inventory="localhost,")
+    assert r.returncode == 0, r.stdout[-3000:]
+    settings = json.loads(out.read_text())
+    # The runbook's 32 GB / 8-core figures: 25% and 75% of RAM, 2 GB maintenance, 64 MB work_mem, 8 workers.
+    assert (settings["shared_buffers"], settings["effective_cache_size"]) == ("8192MB", "24576MB")
+    assert (settings["maintenance_work_mem"], settings["work_mem"]) == ("2048MB", "64MB")
+    assert (settings["max_parallel_workers"], settings["max_parallel_workers_per_gather"]) == (8, 4)
+    assert settings["max_wal_size"] == "8GB" and settings["wal_compression"] == "on"
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    assert recap(r.stdout)["changed"] == 1  # the JSON file; nothing on the host

@@ -14,6 +14,7 @@ from psycopg2 import sql
 from ..dumpfmt import to_extended_json
 from ..ids import uuid_text
 from ..issues import REJECT, Issue
+from ..stages import Stages
 from ..transform import BatchResult
 from .state import STATE, Checkpoint, insert_issues, write_checkpoint
 
@@ -30,34 +31,39 @@ def copy_rows(cur, table: str, columns: list[str], lines: list[str]) -> list[tup
     stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table),
                                                       sql.SQL(", ").join(sql.Identifier(c) for c in columns))
     refused: list[tuple[int, str]] = []
-
-    def attempt(lo: int, hi: int) -> None:
-        cur.execute("SAVEPOINT m2p_copy")
-        try:
-            _copy(cur, stmt, lines[lo:hi])
-            cur.execute("RELEASE SAVEPOINT m2p_copy")
-        except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.InternalError,
-                psycopg2.ProgrammingError) as exc:
-            cur.execute("ROLLBACK TO SAVEPOINT m2p_copy")
-            cur.execute("RELEASE SAVEPOINT m2p_copy")
-            if hi - lo == 1:
-                refused.append((lo, (exc.pgerror or str(exc)).strip().splitlines()[0]))
-                return
-            mid = (lo + hi) // 2
-            attempt(lo, mid)
-            attempt(mid, hi)
-
     if lines:
-        attempt(0, len(lines))
+        _copy_bisecting(cur, stmt, lines, 0, len(lines), refused)
     return refused
 
 
+def _copy_bisecting(cur, stmt: sql.Composable, lines: list[str], lo: int, hi: int,
+                    refused: list[tuple[int, str]]) -> None:
+    """COPY lines[lo:hi] under a savepoint; on a data error, each half again, down to the refused lines.
+    A function of its own, not a closure calling itself: that closure is a reference cycle holding the
+    batch's lines until the (deliberately rare, see readers.tune_gc_for_documents) cycle collector runs,
+    and production-sized batches piled up to gigabytes."""
+    cur.execute("SAVEPOINT m2p_copy")
+    try:
+        _copy(cur, stmt, lines[lo:hi])
+        cur.execute("RELEASE SAVEPOINT m2p_copy")
+    except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.InternalError, psycopg2.ProgrammingError) as exc:
+        cur.execute("ROLLBACK TO SAVEPOINT m2p_copy")
+        cur.execute("RELEASE SAVEPOINT m2p_copy")
+        if hi - lo == 1:
+            refused.append((lo, (exc.pgerror or str(exc)).strip().splitlines()[0]))
+            return
+        mid = (lo + hi) // 2
+        _copy_bisecting(cur, stmt, lines, lo, mid, refused)
+        _copy_bisecting(cur, stmt, lines, mid, hi, refused)
+
+
 def commit_batch(conn, table: str, columns: list[str], result: BatchResult, cp: Checkpoint,
-                 consumed: int, last_id: str | None, started: float) -> list[Issue]:
+                 consumed: int, last_id: str | None, started: float, stages: Stages | None = None) -> list[Issue]:
     """Load one batch and advance the checkpoint, atomically. Returns every issue recorded."""
+    stages = Stages() if stages is None else stages
     issues = list(result.issues)
     stage = result.stage
-    with conn.cursor() as cur:
+    with conn.cursor() as cur, stages.timed("load: COPY rows"):
         refused = copy_rows(cur, table, columns, result.lines)
         if refused:
             for idx, message in refused:
@@ -68,16 +74,25 @@ def commit_batch(conn, table: str, columns: list[str], result: BatchResult, cp: 
             gone = {result.uuids[i] for i, _ in refused}
             stage = [line for line, (left, right) in zip(stage, result.links, strict=True)
                      if left not in gone and right not in gone]
+    with conn.cursor() as cur:
         if stage:
-            _copy(cur, sql.SQL("COPY {}.link_stage (junction, left_id, right_id, source_collection, source_field) "
-                               "FROM STDIN").format(STATE), stage)
-        insert_issues(cur, issues)
-        cp.position += consumed
-        cp.last_id = last_id or cp.last_id
-        cp.loaded += len(result.lines) - len(refused)
-        cp.rejected += result.rejected + len(refused)
-        cp.fixups += result.fixups
-        cp.seconds += time.monotonic() - started
-        write_checkpoint(cur, cp)
-    conn.commit()
+            with stages.timed("load: COPY link stage"):
+                _copy(cur, sql.SQL("COPY {}.link_stage (junction, left_id, right_id, source_collection, source_field) "
+                                   "FROM STDIN").format(STATE), stage)
+        with stages.timed("load: checkpoint and commit"):
+            _advance(conn, cur, result, cp, issues, consumed, last_id, started, len(refused))
     return issues
+
+
+def _advance(conn, cur, result: BatchResult, cp: Checkpoint, issues: list[Issue], consumed: int,
+             last_id: str | None, started: float, refused: int) -> None:
+    """The batch's issues and its checkpoint, then the commit (with synchronous_commit on, the WAL flush)."""
+    insert_issues(cur, issues)
+    cp.position += consumed
+    cp.last_id = last_id or cp.last_id
+    cp.loaded += len(result.lines) - refused
+    cp.rejected += result.rejected + refused
+    cp.fixups += result.fixups
+    cp.seconds += time.monotonic() - started
+    write_checkpoint(cur, cp)
+    conn.commit()

@@ -15,12 +15,13 @@ from typing import Any
 
 import psycopg2
 
-from ..connect import pg_connect
+from ..connect import LOAD_SESSION, pg_connect
 from ..errors import ConfigError, GuardTripped
 from ..hostmem import available_fraction
 from ..issues import REJECT, Issue
 from ..mapping import Mapping, Table
 from ..readers import ResumePoint, open_source, tune_gc_for_documents
+from ..stages import Stages
 from ..transform import TableTransform
 from ..workers import fork_pool
 from .copy import commit_batch
@@ -114,7 +115,7 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
     source = conn = None
     try:
         source = open_source(opts.mongo_uri, opts.dump, opts.db)
-        conn = pg_connect(opts.pg_uri, "mongo2pg-load")
+        conn = pg_connect(opts.pg_uri, "mongo2pg-load", settings=LOAD_SESSION)
         with conn.cursor() as cur:
             cp = read_checkpoint(cur, part.step)
         conn.rollback()
@@ -126,13 +127,17 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
         batch_started = time.monotonic()
         reasons: Counter[str] = Counter()
         warned = False
+        stages = Stages()
         resume = ResumePoint(part.start + cp.position, cp.last_id)
+        reading = time.perf_counter()
         for batch in source.batches(table.collection, resume, opts.batch_size, stop=part.stop,
                                     max_bytes=opts.batch_bytes):
-            result = transform.convert_batch(batch)
+            stages["load: read and decode"] += time.perf_counter() - reading
+            with stages.timed("load: transform"):
+                result = transform.convert_batch(batch)
             last = batch[-1].get("_id")
             issues = commit_batch(conn, table.name, transform.columns, result, cp, len(batch),
-                                  str(last) if last is not None else None, batch_started)
+                                  str(last) if last is not None else None, batch_started, stages)
             del batch, result  # a batch's documents are the run's memory: free them before the next read
             batch_started = time.monotonic()
             events.put({"event": "batch", "table": label, "total": total, "position": cp.position,
@@ -154,6 +159,7 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
                                    "data or the mapping, then rerun (it resumes) or raise the threshold")
             _check_disk(data_dir, opts.min_free_disk)
             _check_memory(opts.min_free_memory)
+            reading = time.perf_counter()
         with conn.cursor() as cur:
             cp.done = True
             write_checkpoint(cur, cp)
@@ -161,7 +167,7 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
         events.put({"event": "done", "table": label, "total": total, "position": cp.position,
                     "loaded": cp.loaded, "rejected": cp.rejected, "fixups": cp.fixups, "seconds": cp.seconds})
         return {"table": table.name, "unknown_fields": dict(transform.unknown_fields),
-                "duplicate_links": transform.duplicate_links}
+                "duplicate_links": transform.duplicate_links, "stages": dict(stages)}
     finally:
         if conn is not None:
             conn.close()

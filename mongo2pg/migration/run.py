@@ -25,6 +25,7 @@ from ..issues import FIXUP, REJECT, write_error_log
 from ..mapping import Mapping, load_mapping
 from ..readers import open_source
 from ..redact import redact_uri
+from ..stages import Stages
 from . import state
 from .load import plan_parts, record_split_tables, run_workers
 from .options import Options
@@ -75,17 +76,22 @@ def run(opts: Options, render=None) -> Summary:
         tables = list(mapping.tables.values())
         # Biggest first keeps both workers busy to the end.
         parts = plan_parts(conn, opts, tables, {t.name: source.count(t.collection) for t in tables})
+        stages = Stages()
         progress.enter("unique-keys")
-        duplicates = duplicates_by_table(mapping, source)
+        with stages.timed("unique-key scan"):
+            duplicates = duplicates_by_table(mapping, source)
         progress.enter("load")
-        results = run_workers(opts, mapping, parts, progress, duplicates)
+        with stages.timed("load (wall)"):
+            results = run_workers(opts, mapping, parts, progress, duplicates)
+        for r in results:
+            stages.update(r.get("stages", {}))
         failures = [r for r in results if r.get("error")]
         if failures:
             first = failures[0]
             exc = GuardTripped if first.get("guard") else ConfigError if first.get("config") else Mongo2PgError
             raise exc(first["error"])
         # `conn` stays open, idle, to the end: it holds the one-run-at-a-time lock through every post-load step.
-        summary = with_retries(lambda: _post_load(opts, mapping, source, parts, results, progress, started),
+        summary = with_retries(lambda: _post_load(opts, mapping, source, parts, results, progress, started, stages),
                                opts.retry_seconds, progress, "(post-load)")
         if summary.status == "complete":
             Path(opts.checkpoint_file).unlink(missing_ok=True)
@@ -97,26 +103,32 @@ def run(opts: Options, render=None) -> Summary:
         source.close()
 
 
-def _post_load(opts: Options, mapping: Mapping, source, parts, results, progress: Progress, started: float) -> Summary:
+def _post_load(opts: Options, mapping: Mapping, source, parts, results, progress: Progress, started: float,
+               stages: Stages) -> Summary:
     """Everything after the load, on a connection of its own (again after a lost connection: each step in
     it is checkpointed)."""
     conn = opts.connect_bulk()
     try:
         record_split_tables(conn, parts)
         progress.enter("references")
-        settle_references(opts, conn, mapping, source, progress)
+        with stages.timed("dangling references"):
+            settle_references(opts, conn, mapping, source, progress)
         progress.enter("junctions")
-        junctions = build_junctions(opts, conn, mapping, progress)
+        with stages.timed("junction build"):
+            junctions = build_junctions(opts, conn, mapping, progress)
         if opts.finalize:
             progress.enter("finalize")
             render = progress.render
-            schema.finalize(conn, mapping, progress=lambda name: render and render({"event": "index", "name": name},
-                                                                                      progress),
-                            connect=opts.connect_bulk, workers=opts.worker_count())
+            with stages.timed("indexes and foreign keys (wall)"):
+                schema.finalize(conn, mapping, progress=lambda name: render and render(
+                    {"event": "index", "name": name}, progress), connect=opts.connect_bulk,
+                    workers=opts.worker_count(), stages=stages)
             names = list(mapping.tables) + list(mapping.junctions)
-            for _ in run_on_connections(opts.connect_bulk, [analyze(t) for t in names], opts.worker_count()):
-                pass
-        reports = reconcile(conn, mapping, source)
+            with stages.timed("ANALYZE"):
+                for _ in run_on_connections(opts.connect_bulk, [analyze(t) for t in names], opts.worker_count()):
+                    pass
+        with stages.timed("reconcile"):
+            reports = reconcile(conn, mapping, source)
         write_error_log(Path(opts.error_log), state.stored_issues(conn))
         unknown: dict[str, Counter[str]] = defaultdict(Counter)
         for r in results:  # a split table's ranges each report theirs
@@ -126,7 +138,8 @@ def _post_load(opts: Options, mapping: Mapping, source, parts, results, progress
                           unmapped_collections=sorted(source.collections() - set(mapping.by_collection)),
                           unknown_fields={t: dict(c) for t, c in unknown.items() if c}, error_log=opts.error_log,
                           source=source.label, target=redact_uri(opts.pg_uri),
-                          duplicate_links_merged=sum(r.get("duplicate_links", 0) for r in results))
+                          duplicate_links_merged=sum(r.get("duplicate_links", 0) for r in results),
+                          stages=stages.rounded())
         state.store_summary(conn, summary.to_json())
         return summary
     finally:

@@ -39,6 +39,7 @@ class Summary:
     error_log: str = ""
     source: str = ""
     target: str = ""
+    stages: dict[str, float] = field(default_factory=dict)  # seconds by stage (stages.py says which are wall)
 
     def totals(self) -> dict[str, Any]:
         src = sum(t.source for t in self.tables)
@@ -58,7 +59,7 @@ class Summary:
                 "junctions": self.junctions, "unmapped_collections": self.unmapped_collections,
                 "unknown_fields": self.unknown_fields, "duplicate_links_merged": self.duplicate_links_merged,
                 "already_complete": self.already_complete,
-                "error_log": self.error_log}
+                "error_log": self.error_log, "stages": self.stages}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], already_complete: bool = False) -> Summary:
@@ -69,4 +70,4 @@ class Summary:
                    junctions=data["junctions"], unmapped_collections=data["unmapped_collections"],
                    unknown_fields=data["unknown_fields"], duplicate_links_merged=data.get("duplicate_links_merged", 0),
                    already_complete=already_complete, error_log=data["error_log"], source=data["source"],
-                   target=data["target"])
+                   target=data["target"], stages=data.get("stages", {}))
