@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from . import __version__, console
 from .errors import ConfigError, Mongo2PgError
@@ -93,11 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
     _pg_arg(st)
 
     sc = sub.add_parser("schema", help="create or check the target schema")
-    sc.add_argument("action", choices=["apply", "finalize", "diff", "show"],
+    sc.add_argument("action", choices=["apply", "finalize", "diff", "show", "prisma"],
                     help="apply: enums, tables, primary keys; finalize: indexes and foreign keys; "
-                         "diff: compare the live schema with the mapping; show: print the expected schema")
+                         "diff: compare the live schema with the mapping; show: print the expected schema; "
+                         "prisma: write the PostgreSQL-era schema.prisma of the mapping")
     _pg_arg(sc)
     _mapping_arg(sc)
+    sc.add_argument("--out", help="with prisma: write the schema.prisma here (default: print it)")
+
+    mp = sub.add_parser("mapping", help="write a mapping for another application")
+    mp.add_argument("action", choices=["from-prisma"],
+                    help="from-prisma: from the application's MongoDB-era schema.prisma (read by Prisma's parser)")
+    mp.add_argument("schema", help="the MongoDB-era schema.prisma")
+    mp.add_argument("--out", help="write the mapping YAML here (default: print it)")
+    mp.add_argument("--naming", choices=["prisma", "nextcrm"], default="prisma",
+                    help="names of junction tables, their columns and indexes: Prisma's conventions (default) "
+                         "or NextCRM's choices")
+    mp.add_argument("--name", help="the mapping's name (default: the schema file's folder or stem)")
     sc.add_argument("--reference", help="with diff: compare against this schema JSON instead of the mapping")
     sc.add_argument("--stage", choices=["final", "apply"], default="final",
                     help="with diff: 'apply' checks enums, tables, columns and keys only (before the load "
@@ -230,6 +243,12 @@ def cmd_schema(args) -> int:
     if args.action == "show":
         print(json.dumps(schema.expected_schema(mapping), indent=1))
         return 0
+    if args.action == "prisma":
+        from .prisma.to_prisma import schema_prisma
+
+        _write_or_print(args.out, schema_prisma(mapping), f"schema prisma: {len(mapping.tables)} models and "
+                        f"{len(mapping.junctions)} junction models")
+        return 0
     _need(args, "pg-uri")
     conn = pg_connect(args.pg_uri)
     try:
@@ -252,6 +271,31 @@ def cmd_schema(args) -> int:
             return 0 if not diffs else 1
     finally:
         conn.close()
+    return 0
+
+
+def _write_or_print(out: str | None, text: str, what: str) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        return
+    Path(out).write_text(text, encoding="utf-8")
+    print(f"{what} -> {out}")
+
+
+def cmd_mapping(args) -> int:
+    from .mapping import parse_mapping
+    from .prisma.dmmf import read_dmmf
+    from .prisma.from_prisma import mapping_from_dmmf, mapping_yaml
+    from .prisma.presets import PRESETS
+
+    path = Path(args.schema)
+    name = args.name or (path.resolve().parent.name if path.stem == "schema" else path.stem)
+    mapping = mapping_from_dmmf(read_dmmf(args.schema), PRESETS[args.naming], name=name.replace("-", "_"))
+    text = mapping_yaml(mapping, f"{name}: mapping written by `mongo2pg mapping from-prisma {Path(args.schema).name} "
+                        f"--naming {args.naming}`.\nReview it (policies: on_dangling, fill) before migrating.")
+    parsed = parse_mapping(text, args.out or "<from-prisma>")  # what the engine will read: it must load
+    _write_or_print(args.out, text, f"mapping from-prisma: {len(parsed.tables)} tables, {len(parsed.junctions)} "
+                    f"junctions, {len(parsed.foreign_keys())} foreign keys, {len(parsed.indexes())} indexes")
     return 0
 
 
@@ -464,6 +508,7 @@ def cmd_report(args) -> int:
 
 
 COMMANDS = {"migrate": cmd_migrate, "plan": cmd_plan, "status": cmd_status, "schema": cmd_schema, "id": cmd_id,
+            "mapping": cmd_mapping,
             "sample-data": cmd_sample_data, "validate": cmd_validate, "dump": cmd_dump, "restore": cmd_restore,
             "monitor": cmd_monitor, "report": cmd_report, "capture": cmd_capture, "reverse-sync": cmd_reverse_sync,
             "reverse-validate": cmd_reverse_validate, "estimate": cmd_estimate}

@@ -29,9 +29,12 @@ _SAFE_DEFAULT = re.compile(r"^(CURRENT_TIMESTAMP|true|false|-?\d+(\.\d+)?|'(?:[^
 _MAX_IDENT_BYTES = 63  # PostgreSQL truncates longer names silently: two could collide.
 
 COLUMN_KEYS = {"name", "source", "type", "enum", "primary_key", "required", "default", "fill",
-               "references", "on_delete", "on_update", "on_dangling"}
-TABLE_KEYS = {"collection", "columns", "indexes", "drop"}
-JUNCTION_KEYS = {"left", "right", "sources", "indexes"}
+               "references", "on_delete", "on_update", "on_dangling", "prisma"}
+TABLE_KEYS = {"collection", "columns", "indexes", "drop", "prisma"}
+JUNCTION_KEYS = {"left", "right", "sources", "indexes", "prisma"}
+# `prisma:` holds the application's Prisma names where they differ from the database's (model, field,
+# relation and relation-field names), for `mongo2pg schema prisma`; the engine ignores it.
+PRISMA_KEYS = {"model", "field", "relation", "relation_field", "back_field", "left_field", "right_field"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class Column:
     on_delete: str = "SET NULL"
     on_update: str = "CASCADE"
     on_dangling: str = "null"
+    prisma: tuple[tuple[str, str], ...] = ()  # the application's Prisma names (PRISMA_KEYS), as pairs
+
+    def prisma_dict(self) -> dict[str, str]:
+        return dict(self.prisma)
 
     @property
     def not_null(self) -> bool:
@@ -71,6 +78,10 @@ class Table:
     columns: tuple[Column, ...]
     indexes: tuple[Index, ...] = ()
     drop: tuple[str, ...] = ()
+    prisma: tuple[tuple[str, str], ...] = ()
+
+    def prisma_dict(self) -> dict[str, str]:
+        return dict(self.prisma)
 
     @property
     def pk(self) -> Column:
@@ -100,6 +111,10 @@ class Junction:
     right: JunctionSide
     sources: tuple[JunctionSource, ...]
     indexes: tuple[Index, ...] = ()
+    prisma: tuple[tuple[str, str], ...] = ()
+
+    def prisma_dict(self) -> dict[str, str]:
+        return dict(self.prisma)
 
     def side(self, which: str) -> JunctionSide:
         return self.left if which == "left" else self.right
@@ -219,7 +234,17 @@ def _parse_column(chk: _Checker, where: tuple, raw: Any, enums: dict) -> Column:
     return Column(name=name, source=source, type=ctype, enum=enum, primary_key=bool(raw.get("primary_key", False)),
                   required=bool(raw.get("required", False)), default=None if default is None else str(default),
                   fill=raw.get("fill"), references=refs, on_delete=raw.get("on_delete", "SET NULL"),
-                  on_update=raw.get("on_update", "CASCADE"), on_dangling=on_dangling)
+                  on_update=raw.get("on_update", "CASCADE"), on_dangling=on_dangling,
+                  prisma=_prisma_names(chk, where + ("prisma",), raw.get("prisma")))
+
+
+def _prisma_names(chk: _Checker, where: tuple, raw: Any) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v for v in raw.values()):
+        raise chk.fail(where, "must map Prisma name kinds to names")
+    raw = chk.keys(where, raw, PRISMA_KEYS, set())
+    return tuple(sorted(raw.items()))
 
 
 ON_DUPLICATE = ("reject", "fail")
@@ -340,7 +365,7 @@ def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
         tables[tname] = Table(name=tname, collection=str(tdef.get("collection", tname)), columns=cols,
                               indexes=_parse_indexes(chk, where + ("indexes",), tdef.get("indexes"), tname, set(names),
                                                     on_duplicate),
-                              drop=tuple(drop))
+                              drop=tuple(drop), prisma=_prisma_names(chk, where + ("prisma",), tdef.get("prisma")))
     for t in tables.values():
         for i, c in enumerate(t.columns):
             if c.references and c.references not in tables:
@@ -375,7 +400,8 @@ def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
             raise chk.fail(where + ("sources",), "a junction needs at least one source array")
         junctions[jname] = Junction(name=jname, left=sides["left"], right=sides["right"], sources=tuple(sources),
                                     indexes=_parse_indexes(chk, where + ("indexes",), jdef.get("indexes"), jname,
-                                                           {sides["left"].column, sides["right"].column}))
+                                                           {sides["left"].column, sides["right"].column}),
+                                    prisma=_prisma_names(chk, where + ("prisma",), jdef.get("prisma")))
     ordered = _topological(chk, tables)
     mapping = Mapping(name=str(raw.get("name", Path(path).stem)), path=path, enums=enums, tables=ordered,
                       junctions=junctions, digest=hashlib.sha256(text.encode()).hexdigest()[:16])

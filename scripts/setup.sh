@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# One-command, idempotent setup: Debian packages the project needs, then .venv/
-# with the engine and every test tool. Reaches only Debian's archive and PyPI.
+# One-command, idempotent setup: Debian packages the project needs, .venv/ with the engine and every
+# test tool, and node_modules/ (Prisma's parser and CLI, pinned by package-lock.json). Reaches only
+# Debian's archive, PyPI and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(postgresql postgresql-client debootstrap rsync python3-venv ca-certificates iproute2)
+# Node.js and npm for Prisma's tools, from Debian when the machine has none.
+command -v node >/dev/null && command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -16,6 +19,16 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   # policy-rc.d keeps the package's own cluster from starting: tests start their own servers.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# node_modules/: exactly the lock's versions; install scripts off (the Prisma CLI's would download a
+# schema-engine binary, which nothing here needs).
+npm_stamp=node_modules/.setup-stamp
+npm_want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_want" ]; then
+  echo "setup: installing node_modules (npm ci)"
+  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+  echo "$npm_want" > "$npm_stamp"
 fi
 
 PY=${PYTHON:-python3}

@@ -1,0 +1,326 @@
+"""A mapping from a MongoDB-era schema.prisma, read through Prisma's DMMF (dmmf.py).
+
+- a model -> a table named as its collection (`@@map`, else the model name);
+- `@id @default(auto()) @map("_id") @db.ObjectId` -> a UUID primary key (ids.py's reversible scheme);
+  any other `@db.ObjectId` -> uuid, with a foreign key when a relation's `fields` name it (its
+  `onDelete`/`onUpdate`, else Prisma's defaults: SetNull when optional, Restrict when required);
+- a dangling reference: NULL when the relation is optional, the record rejected when it is required;
+- m:n (`String[] @db.ObjectId` arrays under a list relation, on one side or both) -> a junction table
+  read from every side that holds an array;
+- scalars: String text, Int integer, BigInt bigint, Float double, Boolean boolean, DateTime
+  timestamp, Json jsonb, enums as enums; lists: String[] text[], Int[] integer[], ObjectId[] uuid[],
+  others jsonb; composite types (`type X {}`) jsonb;
+- `@default(now())` -> DEFAULT CURRENT_TIMESTAMP and, when required, the ObjectId's creation time where a
+  document lacks the field; other literal defaults -> the DEFAULT and, when required, that value;
+- `@unique`, `@@unique`, `@@index` -> indexes; `@map` names kept (the Prisma names go under `prisma:`,
+  which the engine ignores and `mongo2pg schema prisma` reads).
+
+Names of what MongoDB never had (junction tables and their columns, indexes, foreign keys) follow a
+Naming (presets.py): Prisma's own conventions by default, NextCRM's choices as a preset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+from .presets import Naming
+
+SCALARS = {"String": "text", "Int": "integer", "BigInt": "bigint", "Float": "double", "Boolean": "boolean",
+           "DateTime": "timestamp", "Json": "jsonb"}
+LISTS = {"String": "text[]", "Int": "integer[]"}
+ACTIONS = {"Cascade": "CASCADE", "SetNull": "SET NULL", "Restrict": "RESTRICT", "NoAction": "NO ACTION",
+           "SetDefault": "SET DEFAULT"}
+
+
+class UnsupportedPrisma(ConfigError):
+    """A construct of the schema the mapping cannot express (named, with what to do)."""
+
+
+def _object_id(f: dict) -> bool:
+    return bool(f.get("nativeType")) and f["nativeType"][0] == "ObjectId"
+
+
+def _db(f: dict) -> str:
+    return f.get("dbName") or f["name"]
+
+
+@dataclass
+class _Side:
+    model: dict
+    relation_field: dict  # the list relation field on this model
+    array: dict | None  # the ObjectId array it reads (None: the other side holds the links)
+
+
+@dataclass
+class _Schema:
+    dmmf: dict
+    naming: Naming
+    models: dict[str, dict] = field(init=False)
+    composite: set[str] = field(init=False)
+    enums: set[str] = field(init=False)
+
+    def __post_init__(self):
+        dm = self.dmmf["datamodel"]
+        self.models = {m["name"]: m for m in dm["models"]}
+        self.composite = {t["name"] for t in dm.get("types", [])}
+        self.enums = {e["name"] for e in dm["enums"]}
+
+    def table(self, model_name: str) -> str:
+        return self.models[model_name].get("dbName") or model_name
+
+
+def mapping_from_dmmf(dmmf: dict[str, Any], naming: Naming, name: str = "app") -> dict[str, Any]:
+    """The mapping (as the dict its YAML holds) for the schema's DMMF."""
+    s = _Schema(dmmf, naming)
+    dm = dmmf["datamodel"]
+    enums = {e["name"]: [v.get("dbName") or v["name"] for v in e["values"]] for e in dm["enums"]}
+    junction_arrays = _junction_arrays(s)
+    tables: dict[str, Any] = {}
+    for model in dm["models"]:
+        tables[s.table(model["name"])] = _table(s, model, junction_arrays)
+    junctions = _junctions(s)
+    out: dict[str, Any] = {"version": 1, "name": name}
+    if enums:
+        out["enums"] = enums
+    out["tables"] = tables
+    if junctions:
+        out["junctions"] = junctions
+    return out
+
+
+def _lists(model: dict) -> set[str]:
+    return {f["name"] for f in model["fields"] if f["isList"]}
+
+
+def _relations_by_scalar(model: dict) -> dict[str, dict]:
+    """Scalar field name -> the to-one relation field whose `fields` it is (a single, non-list scalar)."""
+    out, lists = {}, _lists(model)
+    for f in model["fields"]:
+        from_fields = f.get("relationFromFields") or []
+        if f["kind"] == "object" and not f["isList"] and len(from_fields) == 1 and from_fields[0] not in lists:
+            out[from_fields[0]] = f
+    return out
+
+
+def _junction_arrays(s: _Schema) -> set[tuple[str, str]]:
+    """(model, array field) pairs that hold m:n links: an ObjectId array a relation reads."""
+    out = set()
+    for m in s.models.values():
+        lists = _lists(m)
+        for f in m["fields"]:
+            if f["kind"] == "object":
+                out.update((m["name"], a) for a in f.get("relationFromFields") or [] if a in lists)
+    return out
+
+
+def _table(s: _Schema, model: dict, junction_arrays: set[tuple[str, str]]) -> dict[str, Any]:
+    table = s.table(model["name"])
+    refs = _relations_by_scalar(model)
+    columns, names = [], {}
+    for f in model["fields"]:
+        if f["kind"] == "object" and f["type"] not in s.composite:
+            continue  # a relation field: no column (its scalar is one)
+        if (model["name"], f["name"]) in junction_arrays:
+            continue  # m:n links: a junction table
+        col = _column(s, model, f, refs.get(f["name"]))
+        names[f["name"]] = col["name"]
+        columns.append(col)
+    out: dict[str, Any] = {"collection": table}
+    if model.get("dbName") and model["dbName"] != model["name"]:
+        out["prisma"] = {"model": model["name"]}
+    out["columns"] = columns
+    indexes = _indexes(s, model, names, columns)
+    if indexes:
+        out["indexes"] = indexes
+    return out
+
+
+def _column(s: _Schema, model: dict, f: dict, relation: dict | None) -> dict[str, Any]:
+    where = f"{model['name']}.{f['name']}"
+    if f["type"] == "Bytes":
+        raise UnsupportedPrisma(f"{where}: Bytes fields are not supported by the mapping yet (bytea); "
+                                "leave the field out of the schema given to from-prisma, or map it by hand")
+    db = _db(f)
+    col: dict[str, Any] = {"name": "id" if f.get("isId") and db == "_id" else db}
+    if db != col["name"]:
+        col["source"] = db
+    prisma: dict[str, str] = {}
+    if f["name"] != col["name"]:
+        prisma["field"] = f["name"]
+    if f["kind"] == "object":  # a composite type: its document, as jsonb
+        col["type"] = "jsonb"
+    elif f["kind"] == "enum":
+        col.update({"type": "text[]"} if f["isList"] else {"type": "enum", "enum": f["type"]})
+    elif _object_id(f):
+        col["type"] = "uuid[]" if f["isList"] else "uuid"
+    elif f["isList"]:
+        col["type"] = LISTS.get(f["type"], "jsonb")
+    elif f["type"] in SCALARS:
+        col["type"] = SCALARS[f["type"]]
+    else:
+        raise UnsupportedPrisma(f"{where}: type {f['type']} is not supported by the mapping")
+    if f.get("isId"):
+        col["primary_key"] = True
+        if col["type"] != "uuid":
+            raise UnsupportedPrisma(f"{where}: an @id that is not an ObjectId ({f['type']}) is not supported yet: "
+                                    "the reversible UUID scheme needs ObjectIds")
+    elif f["isRequired"] and not f["isList"]:
+        col["required"] = True
+    _default(col, f)
+    if relation is not None:
+        target = s.models[relation["type"]]
+        col["references"] = s.table(target["name"])
+        col["on_delete"] = ACTIONS[relation.get("relationOnDelete") or ("Restrict" if f["isRequired"] else "SetNull")]
+        if relation.get("relationOnUpdate"):
+            col["on_update"] = ACTIONS[relation["relationOnUpdate"]]
+        col["on_dangling"] = "reject" if f["isRequired"] else "null"
+        back = next((g["name"] for g in target["fields"] if g["kind"] == "object"
+                     and g.get("relationName") == relation["relationName"] and g is not relation), None)
+        prisma.update({"relation": relation["relationName"], "relation_field": relation["name"]})
+        if back:
+            prisma["back_field"] = back
+    if prisma:
+        col["prisma"] = prisma
+    return col
+
+
+def _default(col: dict[str, Any], f: dict) -> None:
+    d = f.get("default")
+    if d is None or f.get("isId"):
+        return
+    if isinstance(d, dict):
+        if d.get("name") == "now":
+            col["default"] = "CURRENT_TIMESTAMP"
+            if col.get("required"):
+                col["fill"] = "objectid_time"
+        return  # auto(), uuid(), cuid(), dbgenerated(): nothing a document lacks can take
+    if isinstance(d, list):
+        return  # a list default: the column takes none (an absent list is left NULL, as today)
+    if f["type"] in ("Int", "BigInt", "Float") and not isinstance(d, bool):
+        d = float(d) if f["type"] == "Float" else int(d)  # the DMMF gives a BigInt's default as a string
+    if isinstance(d, bool):
+        col["default"] = "true" if d else "false"
+    elif isinstance(d, (int, float)):
+        col["default"] = str(d)
+    else:
+        col["default"] = "'" + str(d).replace("'", "''") + "'"
+    if col.get("required"):
+        col["fill"] = d
+
+
+def _indexes(s: _Schema, model: dict, names: dict[str, str], columns: list[dict]) -> list[dict[str, Any]]:
+    table = s.table(model["name"])
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, ...]] = set()
+    for idx in s.dmmf["datamodel"].get("indexes", []):
+        if idx["model"] != model["name"] or idx["type"] not in ("unique", "normal"):
+            continue
+        cols = tuple(names[p["name"]] for p in idx["fields"] if p["name"] in names)
+        if len(cols) != len(idx["fields"]):
+            continue  # over a relation array or a composite's inner field: not a column here
+        unique = idx["type"] == "unique"
+        name = idx.get("dbName") or s.naming.index_name(table, cols, unique)
+        entry: dict[str, Any] = {"name": name, "columns": list(cols)}
+        if unique:
+            entry["unique"] = True
+        out.append(entry)
+        seen.add(cols)
+    if s.naming.index_foreign_keys:
+        for c in columns:
+            if c.get("references") and (c["name"],) not in seen:
+                out.append({"name": s.naming.index_name(table, (c["name"],), False), "columns": [c["name"]]})
+                seen.add((c["name"],))
+    return out
+
+
+def _junctions(s: _Schema) -> dict[str, Any]:
+    """Every m:n relation: its two sides, each reading the array it holds (if it holds one)."""
+    by_relation: dict[str, list[_Side]] = {}
+    for m in s.models.values():
+        for f in m["fields"]:
+            if f["kind"] != "object" or f["type"] in s.composite:
+                continue
+            arrays = f.get("relationFromFields") or []
+            holds_array = bool(arrays) and any(g["name"] == arrays[0] and g["isList"] for g in m["fields"])
+            if f["isList"] or holds_array:
+                by_relation.setdefault(f["relationName"], []).append(
+                    _Side(m, f, next((g for g in m["fields"] if g["name"] == arrays[0]), None) if holds_array else None))
+    out: dict[str, Any] = {}
+    for relation, sides in by_relation.items():
+        sides = [x for x in sides if x.array is not None or x.relation_field["isList"]]
+        holding = [x for x in sides if x.array is not None]
+        if not holding:
+            continue  # a 1:n back-relation list (the other side holds a scalar reference)
+        if len(sides) == 1:  # one-sided: the other side has no relation field
+            sides = [sides[0], _Side(s.models[sides[0].relation_field["type"]], {}, None)]
+        if len(sides) != 2:
+            raise UnsupportedPrisma(f"relation {relation}: {len(sides)} sides, expected 2")
+        tables = [s.table(x.model["name"]) for x in sides]
+        name, (left_col, right_col), order = s.naming.junction(relation, tables)
+        left, right = (sides if order == tuple(tables) else sides[::-1])
+        lt, rt = s.table(left.model["name"]), s.table(right.model["name"])
+        entry: dict[str, Any] = {"left": {"column": left_col, "references": lt},
+                                 "right": {"column": right_col, "references": rt}, "sources": []}
+        for side, holds in ((left, "right"), (right, "left")):
+            if side.array is not None:
+                entry["sources"].append({"collection": s.table(side.model["name"]), "field": _db(side.array),
+                                         "holds": holds})
+        if s.naming.index_junction_columns:
+            entry["indexes"] = [{"name": s.naming.index_name(name, (c,), False), "columns": [c]}
+                                for c in (left_col, right_col)]
+        prisma = {"relation": relation}
+        for side, key in ((left, "left_field"), (right, "right_field")):
+            if side.relation_field:
+                prisma[key] = side.relation_field["name"]
+        entry["prisma"] = prisma
+        out[name] = entry
+    return out
+
+
+class _FlowDumper(yaml.SafeDumper):
+    """Block style for the structure, one line per column, index and source (as nextcrm.yml reads)."""
+
+
+def _flow_items(dumper, data):
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True)
+
+
+class _Flow(dict):
+    pass
+
+
+_FlowDumper.add_representer(_Flow, _flow_items)
+
+
+def mapping_yaml(mapping: dict[str, Any], header: str) -> str:
+    """The mapping as YAML: columns, indexes, sides and sources one per line."""
+    def flow(d: dict) -> _Flow:
+        return _Flow({k: (_Flow(v) if isinstance(v, dict) else v) for k, v in d.items()})
+
+    out = dict(mapping)
+    out["enums"] = {k: _FlowList(v) for k, v in mapping.get("enums", {}).items()}
+    tables = {}
+    for tname, t in mapping["tables"].items():
+        tables[tname] = {k: ([flow(c) for c in v] if k in ("columns", "indexes") else
+                             flow(v) if k == "prisma" else v) for k, v in t.items()}
+    out["tables"] = tables
+    if "junctions" in mapping:
+        out["junctions"] = {
+            j: {k: (flow(v) if k in ("left", "right", "prisma") else [flow(x) for x in v]) for k, v in jd.items()}
+            for j, jd in mapping["junctions"].items()}
+    if not out["enums"]:
+        del out["enums"]
+    text = yaml.dump(out, Dumper=_FlowDumper, sort_keys=False, allow_unicode=True, width=120)
+    return "".join(f"# {line}\n" for line in header.splitlines()) + text
+
+
+class _FlowList(list):
+    pass
+
+
+_FlowDumper.add_representer(_FlowList, lambda d, data: d.represent_sequence("tag:yaml.org,2002:seq", data,
+                                                                             flow_style=True))

@@ -1,0 +1,217 @@
+"""Prisma applications: `mongo2pg mapping from-prisma` on a MongoDB-era schema.prisma, read by Prisma's own
+parser, and `mongo2pg schema prisma`, whose PostgreSQL-era schema Prisma's CLI accepts and whose every table,
+column, key and index is the migrated database's (read back through Prisma's parser)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from bson import Int64, ObjectId
+
+from mongo2pg import dumpfmt, schema
+from mongo2pg.mapping import load_mapping
+from mongo2pg.prisma.dmmf import read_dmmf
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "tests" / "prisma"
+PRISMA = ROOT / "node_modules" / ".bin" / "prisma"
+NATIVE = {"Uuid": "UUID", "Timestamp": "TIMESTAMP(3)", "JsonB": "JSONB"}
+SCALAR = {"String": "TEXT", "Int": "INTEGER", "BigInt": "BIGINT", "Float": "DOUBLE PRECISION", "Boolean": "BOOLEAN",
+          "Json": "JSONB"}
+ACTIONS = {"Cascade": "CASCADE", "SetNull": "SET NULL", "Restrict": "RESTRICT", "NoAction": "NO ACTION",
+           "SetDefault": "SET DEFAULT"}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mongo2pg.cli", *args], capture_output=True, text=True)
+
+
+def _from_prisma(tmp_path: Path, schema_file: Path, *extra: str) -> Path:
+    out = tmp_path / f"{schema_file.stem}.yml"
+    r = _cli("mapping", "from-prisma", str(schema_file), "--out", str(out), *extra)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def prisma_validate(path: Path) -> subprocess.CompletedProcess:
+    """The Prisma CLI's own check. Offline it needs PRISMA_SCHEMA_ENGINE_BINARY to name an existing file
+    (else it tries to download a schema engine, which validate does not use)."""
+    env = dict(os.environ, PRISMA_SCHEMA_ENGINE_BINARY=sys.executable, CHECKPOINT_DISABLE="1")
+    return subprocess.run([str(PRISMA), "validate", "--schema", str(path)], capture_output=True, text=True, env=env)
+
+
+def described(dmmf: dict) -> dict:
+    """A PostgreSQL-era schema.prisma as the database it describes, in expected_schema's shape."""
+    dm = dmmf["datamodel"]
+    models = {m["name"]: m for m in dm["models"]}
+
+    def table(name: str) -> str:
+        return models[name].get("dbName") or name
+
+    def column(f: dict) -> str:
+        return f.get("dbName") or f["name"]
+
+    tables, fks = {}, []
+    for m in dm["models"]:
+        cols, by_field = [], {f["name"]: f for f in m["fields"]}
+        for f in m["fields"]:
+            if f["kind"] == "object":
+                if f.get("relationFromFields"):
+                    src = by_field[f["relationFromFields"][0]]
+                    target = models[f["type"]]
+                    ref = next(g for g in target["fields"] if g["name"] == f["relationToFields"][0])
+                    fks.append({"table": table(m["name"]), "name": f"{table(m['name'])}_{column(src)}_fkey",
+                                "columns": [column(src)], "references": table(f["type"]), "ref_columns": [column(ref)],
+                                "on_delete": ACTIONS[f["relationOnDelete"]], "on_update": ACTIONS[f["relationOnUpdate"]]})
+                continue
+            native = f.get("nativeType")
+            base = f'"{f["type"]}"' if f["kind"] == "enum" else NATIVE[native[0]] if native else SCALAR[f["type"]]
+            entry = {"name": column(f), "type": base + ("[]" if f["isList"] else ""),
+                     "not_null": f["isRequired"] and not f["isList"]}
+            d = f.get("default")
+            if isinstance(d, dict) and d.get("name") == "now":
+                entry["default"] = "CURRENT_TIMESTAMP"
+            elif isinstance(d, bool):
+                entry["default"] = "true" if d else "false"
+            elif d is not None and not isinstance(d, dict):
+                entry["default"] = str(d) if f["type"] in ("Int", "BigInt", "Float") else "'" + str(d) + "'"
+            cols.append(entry)
+        pk = [column(by_field[n]) for n in m["primaryKey"]["fields"]] if m.get("primaryKey") else \
+            [column(f) for f in m["fields"] if f.get("isId")]
+        tables[table(m["name"])] = {"columns": cols, "primary_key": pk}
+    indexes = []
+    for i in dm["indexes"]:
+        if i["type"] in ("unique", "normal"):
+            fields = {f["name"]: f for f in models[i["model"]]["fields"]}
+            indexes.append({"table": table(i["model"]), "name": i["dbName"], "unique": i["type"] == "unique",
+                            "columns": [column(fields[x["name"]]) for x in i["fields"]]})
+    enums = {e["name"]: [v["name"] for v in e["values"]] for e in dm["enums"]}
+    return {"enums": enums, "tables": tables, "foreign_keys": fks, "indexes": indexes}
+
+
+def test_nextcrm_from_its_mongodb_era_schema_gives_todays_mapping_but_two_reviewed_differences(tmp_path):
+    """tests/prisma/nextcrm-mongodb.prisma is written from the reference facts; from-prisma with the
+    nextcrm naming gives today's nextcrm.yml schema but for two differences NextCRM made on PostgreSQL
+    that its MongoDB-era schema cannot say: a foreign key where MongoDB had a bare ObjectId
+    (Sections.board), and a plain index beside the unique one on Users.email (Prisma allows one)."""
+    generated = load_mapping(str(_from_prisma(tmp_path, SCHEMAS / "nextcrm-mongodb.prisma", "--naming", "nextcrm")))
+    today = load_mapping("nextcrm")
+    assert schema.diff_schemas(schema.expected_schema(today), schema.expected_schema(generated)) == [
+        "foreign key Sections_board_fkey: missing", "index Users_email_idx: missing"]
+    assert (len(today.foreign_keys()), len(generated.foreign_keys())) == (52, 51)
+    assert (len(today.indexes()), len(generated.indexes())) == (121, 120)
+    # The migration's own decisions agree too: sources, fills, dangling policies, junction sides.
+    differing = [(t, c.name) for t in today.tables for c in today.tables[t].columns
+                 if dataclasses.replace(c, prisma=()) != dataclasses.replace(generated.tables[t].column(c.name), prisma=())]
+    assert differing == [("Sections", "board")]
+    for name, j in today.junctions.items():
+        g = generated.junctions[name]
+        assert (g.left, g.right, set(g.sources)) == (j.left, j.right, set(j.sources)), name
+    assert list(generated.tables) == list(today.tables)
+
+
+@pytest.mark.parametrize("which", ["nextcrm", "nextcrm-from-prisma", "blog"])
+def test_the_postgresql_era_schema_prisma_is_valid_and_describes_the_database_exactly(tmp_path, which):
+    if which == "nextcrm":
+        mapping_ref = "nextcrm"
+    else:
+        source = SCHEMAS / ("nextcrm-mongodb.prisma" if which != "blog" else "blog-mongodb.prisma")
+        mapping_ref = str(_from_prisma(tmp_path, source, *(["--naming", "nextcrm"] if which != "blog" else [])))
+    out = tmp_path / "schema.prisma"
+    r = _cli("schema", "prisma", "--mapping", mapping_ref, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    v = prisma_validate(out)
+    assert v.returncode == 0, v.stdout + v.stderr
+    mapping = load_mapping(mapping_ref)
+    assert schema.diff_schemas(schema.expected_schema(mapping), described(read_dmmf(out))) == []
+    text = out.read_text()
+    if which == "nextcrm-from-prisma":  # the application's names are kept: its code reads the same fields
+        assert 'v Int @map("__v")' in text and "assigned_to_user Users? @relation(" in text
+        assert "invoices DocumentsToInvoices[]" in text
+
+
+def test_a_schema_prisma_refuses_is_its_message_in_one_error_not_a_traceback(tmp_path):
+    bad = tmp_path / "shop.prisma"
+    bad.write_text('datasource db {\n  provider = "mongodb"\n}\n\nmodel Product {\n'
+                   '  id    String  @id @default(auto()) @map("_id") @db.ObjectId\n  price Decimal\n}\n')
+    r = _cli("mapping", "from-prisma", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "Decimal" in r.stderr and "Prisma refused the schema" in r.stderr
+    missing = _cli("mapping", "from-prisma", str(tmp_path / "nope.prisma"))
+    assert missing.returncode == 2 and "no such schema.prisma" in missing.stderr
+
+
+def _blog_documents(seed: int = 4) -> dict[str, list[dict]]:
+    """Blog documents as Prisma on MongoDB writes them: links on both sides of each m:n, self-relations,
+    composite types, an enum list, BigInt views, optional fields absent or null."""
+    rng = random.Random(seed)
+    start = datetime(2022, 1, 1, tzinfo=UTC)
+    users = [{"_id": ObjectId(), "email": f"user{i}@example.org", "createdAt": start + timedelta(hours=i)}
+             for i in range(120)]
+    cats = [{"_id": ObjectId(), "name": f"category {i}", "postIDs": []} for i in range(15)]
+    posts = []
+    for u in users:
+        u.update({"roles": rng.sample(["READER", "AUTHOR", "EDITOR"], rng.randint(0, 2)), "followingIDs": [],
+                  "followerIDs": []})
+        if rng.random() < 0.7:
+            u["name"] = rng.choice(["Zoë Ñúñez", "O'Brien", "李雷", "Ada"])
+        if rng.random() < 0.5:
+            u["address"] = {"street": f"{rng.randint(1, 99)} Main St", "city": "Brno",
+                            **({"zip": "60200"} if rng.random() < 0.5 else {})}
+        if rng.random() < 0.3:
+            u["invitedById"] = rng.choice(users)["_id"]
+    for u in users:
+        for other in rng.sample(users, 3):
+            if other is not u and other["_id"] not in u["followingIDs"]:
+                u["followingIDs"].append(other["_id"])
+                other["followerIDs"].append(u["_id"])
+    for c in cats[1:]:
+        if rng.random() < 0.6:
+            c["parentId"] = rng.choice(cats[:3])["_id"]
+    for i in range(400):
+        author = rng.choice(users)
+        chosen = rng.sample(cats, rng.randint(0, 3))
+        post = {"_id": ObjectId(), "slug": f"post-{i}", "title": f"Post {i}", "body": "text " * rng.randint(1, 200),
+                "views": Int64(rng.randint(0, 2**40)), "published": rng.random() < 0.8,
+                "tags": rng.sample(["db", "prisma", "mongodb", "postgres"], rng.randint(0, 3)),
+                "revisions": [{"at": start + timedelta(days=k), **({"note": "typo"} if k % 2 else {})}
+                              for k in range(rng.randint(0, 3))],
+                "authorId": author["_id"], "categoryIDs": [c["_id"] for c in chosen]}
+        if rng.random() < 0.5:
+            post["rating"] = rng.random() * 5
+        if rng.random() < 0.4:
+            post["meta"] = {"seo": {"keywords": ["a", "b"]}, "score": rng.randint(1, 9)}
+        for c in chosen:
+            c["postIDs"].append(post["_id"])
+        posts.append(post)
+    return {"users": users, "posts": posts, "Category": cats}
+
+
+def test_a_blog_from_its_schema_prisma_migrates_and_validates(tmp_path, pg_db):
+    mapping = _from_prisma(tmp_path, SCHEMAS / "blog-mongodb.prisma")
+    docs = _blog_documents()
+    writer = dumpfmt.DumpWriter(tmp_path / "dump", "blog")
+    for name, items in docs.items():
+        writer.write_collection(name, iter(items))
+    common = ["--dump", str(tmp_path / "dump"), "--db", "blog", "--pg-uri", pg_db, "--mapping", str(mapping),
+              "--error-log", str(tmp_path / "errors.log")]
+    m = _cli("migrate", *common, "--quiet", "--checkpoint-file", str(tmp_path / "cp.json"),
+             "--summary-file", str(tmp_path / "summary.json"))
+    assert m.returncode == 0, m.stdout[-2000:] + m.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["totals"]["rejected"] == 0 and summary["totals"]["loaded"] == sum(map(len, docs.values()))
+    follows = sum(len(u["followingIDs"]) for u in docs["users"])
+    tagged = sum(len(p["categoryIDs"]) for p in docs["posts"])
+    assert summary["junctions"]["follows"]["rows"] == follows
+    assert summary["junctions"]["CategoryToPost"]["rows"] == tagged
+    v = _cli("validate", *common, "--report", str(tmp_path / "report.json"))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert v.returncode == 0 and report["overallStatus"] == "PASS", v.stdout[-3000:]
