@@ -11,7 +11,7 @@ def cli(*args):
 
 
 def test_help_prints_and_starts_nothing():
-    for cmd in ("migrate", "validate", "sample-data", "schema", "plan"):
+    for cmd in ("migrate", "validate", "sample-data", "schema", "plan", "mapping"):
         r = cli(cmd, "--help")
         assert r.returncode == 0 and "usage:" in r.stdout
 
