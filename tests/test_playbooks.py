@@ -102,7 +102,11 @@ def test_lab_demo_cuts_over_a_broken_gate_stops_deployment_and_rollback_restores
     for phase in ("GO:", "verified yes", "schema matches", "status: complete", "PASS:", "| list accounts | sql |",
                   "keep it until"):
         assert phase in up.stdout, phase
-    assert _health() == {"status": "ok", "backend": "postgresql", "maintenance": False}
+    # The app on PostgreSQL is on Prisma ORM 7, its client generated from `mongo2pg schema prisma`.
+    assert _health() == {"status": "ok", "backend": "postgresql", "orm": "prisma 7.10.0", "maintenance": False}
+    listed = _api("GET", "/api/accounts?limit=20")
+    assert len(listed) == 20 and all({"assigned_to", "watchers"} <= set(a) for a in listed)
+    assert any(a["watchers"] for a in listed)  # read through the AccountWatchers junction
     artifacts = ROOT / "artifacts" / "local"
     timeline = (artifacts / "timeline.log").read_text()
     for event in ("application-stopped", "final-backup", "migration-start", "validation PASS", "go-live"):
