@@ -18,7 +18,7 @@ from .errors import MappingError
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "mappings"
 
-SCALAR_TYPES = {"uuid", "text", "integer", "bigint", "double", "boolean", "timestamp", "jsonb", "enum"}
+SCALAR_TYPES = {"uuid", "text", "integer", "bigint", "double", "boolean", "timestamp", "jsonb", "enum", "bytea"}
 ARRAY_TYPES = {"text[]", "uuid[]", "integer[]"}
 ALL_TYPES = SCALAR_TYPES | ARRAY_TYPES
 DANGLING_POLICIES = {"null", "reject", "keep"}

@@ -20,7 +20,7 @@ from .stages import Stages
 
 PG_TYPES = {"uuid": "UUID", "text": "TEXT", "integer": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE PRECISION",
             "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)", "jsonb": "JSONB", "text[]": "TEXT[]",
-            "uuid[]": "UUID[]", "integer[]": "INTEGER[]"}
+            "uuid[]": "UUID[]", "integer[]": "INTEGER[]", "bytea": "BYTEA"}
 
 
 class ConstraintRefused(Mongo2PgError):

@@ -141,6 +141,13 @@ def conv_double(v: Any) -> str:
     return repr(f)
 
 
+def conv_bytea(v: Any) -> str:
+    """BSON binary (any subtype) -> bytea's hex input, its backslash doubled for COPY text."""
+    if isinstance(v, bytes):  # bson.Binary is a bytes subclass
+        return "\\\\x" + bytes(v).hex()
+    raise Bad("type_mismatch", f"expected binary data, got {type(v).__name__} {_short(v)}")
+
+
 def conv_boolean(v: Any) -> str:
     if v is True:
         return "t"
@@ -233,7 +240,7 @@ def make_enum(values: tuple[str, ...], name: str) -> Callable[[Any], str]:
 
 CONVERTERS: dict[str, Callable[[Any], str]] = {
     "uuid": conv_uuid, "text": conv_text, "integer": conv_integer, "bigint": conv_bigint, "double": conv_double,
-    "boolean": conv_boolean, "timestamp": conv_timestamp, "jsonb": conv_jsonb, "text[]": conv_text_array,
+    "boolean": conv_boolean, "timestamp": conv_timestamp, "jsonb": conv_jsonb, "bytea": conv_bytea, "text[]": conv_text_array,
     "uuid[]": conv_uuid_array, "integer[]": conv_integer_array,
 }
 

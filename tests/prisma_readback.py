@@ -80,6 +80,8 @@ def expected_value(col: Column, doc: dict, mapping: Mapping) -> Any:
         return float(v)
     if col.type == "jsonb":
         return json.loads(json_util.dumps(v, json_options=RELAXED_JSON_OPTIONS))
+    if col.type == "bytea":
+        return {"$hex": bytes(v).hex()}  # read_all.js writes Bytes so
     return v
 
 

@@ -26,7 +26,7 @@ SCHEMAS = ROOT / "tests" / "prisma"
 PRISMA = ROOT / "node_modules" / ".bin" / "prisma"
 NATIVE = {"Uuid": "UUID", "Timestamp": "TIMESTAMP(3)", "JsonB": "JSONB"}
 SCALAR = {"String": "TEXT", "Int": "INTEGER", "BigInt": "BIGINT", "Float": "DOUBLE PRECISION", "Boolean": "BOOLEAN",
-          "Json": "JSONB"}
+          "Json": "JSONB", "Bytes": "BYTEA"}
 ACTIONS = {"Cascade": "CASCADE", "SetNull": "SET NULL", "Restrict": "RESTRICT", "NoAction": "NO ACTION",
            "SetDefault": "SET DEFAULT"}
 
@@ -198,13 +198,16 @@ def _blog_documents(seed: int = 4) -> dict[str, list[dict]]:
 
 def _shop_documents(seed: int = 5) -> dict[str, list[dict]]:
     """Shop documents: the orders hold the m:n links and the products none (their array absent, as drifted
-    data has it), a customer removed from some orders, BigInt counters past 2**31."""
+    data has it), a customer removed from some orders, BigInt counters past 2**31, binary thumbnails
+    (NUL, backslash and newline bytes among them)."""
     rng = random.Random(seed)
     customers = [{"_id": ObjectId(), "email": f"c{i}@shop.example", "loyalty": Int64(rng.randint(0, 2**40))}
                  for i in range(60)]
     products = [{"_id": ObjectId(), "vendor": rng.choice(["acme", "globex"]), "sku": f"SKU-{i}",
                  "price": round(rng.random() * 500, 2), "stock": rng.randint(0, 90), "active": rng.random() < 0.9,
-                 "tags": rng.sample(["new", "sale", "eco"], rng.randint(0, 2))} for i in range(80)]
+                 "tags": rng.sample(["new", "sale", "eco"], rng.randint(0, 2)),
+                 **({"thumbnail": bytes([0, 92, 10, 255]) + rng.randbytes(rng.randint(0, 3000))} if i % 3 else {})}
+                for i in range(80)]
     orders = []
     for i in range(300):
         order = {"_id": ObjectId(), "number": Int64(10_000_000_000 + i), "state": rng.choice(["NEW", "PAID", "SHIPPED"]),

@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from .presets import Naming
 
 SCALARS = {"String": "text", "Int": "integer", "BigInt": "bigint", "Float": "double", "Boolean": "boolean",
-           "DateTime": "timestamp", "Json": "jsonb"}
+           "DateTime": "timestamp", "Json": "jsonb", "Bytes": "bytea"}
 LISTS = {"String": "text[]", "Int": "integer[]"}
 ACTIONS = {"Cascade": "CASCADE", "SetNull": "SET NULL", "Restrict": "RESTRICT", "NoAction": "NO ACTION",
            "SetDefault": "SET DEFAULT"}
@@ -141,9 +141,6 @@ def _table(s: _Schema, model: dict, junction_arrays: set[tuple[str, str]]) -> di
 
 def _column(s: _Schema, model: dict, f: dict, relation: dict | None) -> dict[str, Any]:
     where = f"{model['name']}.{f['name']}"
-    if f["type"] == "Bytes":
-        raise UnsupportedPrisma(f"{where}: Bytes fields are not supported by the mapping yet (bytea); "
-                                "leave the field out of the schema given to from-prisma, or map it by hand")
     db = _db(f)
     col: dict[str, Any] = {"name": "id" if f.get("isId") and db == "_id" else db}
     if db != col["name"]:

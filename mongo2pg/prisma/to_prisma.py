@@ -24,7 +24,7 @@ from .presets import singular_snake
 TYPES = {"uuid": ("String", "@db.Uuid"), "text": ("String", ""), "integer": ("Int", ""), "bigint": ("BigInt", ""),
          "double": ("Float", ""), "boolean": ("Boolean", ""), "timestamp": ("DateTime", "@db.Timestamp(3)"),
          "jsonb": ("Json", "@db.JsonB"), "text[]": ("String[]", ""), "uuid[]": ("String[]", "@db.Uuid"),
-         "integer[]": ("Int[]", "")}
+         "integer[]": ("Int[]", ""), "bytea": ("Bytes", "")}
 ACTIONS = {"CASCADE": "Cascade", "SET NULL": "SetNull", "RESTRICT": "Restrict", "NO ACTION": "NoAction",
            "SET DEFAULT": "SetDefault"}
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

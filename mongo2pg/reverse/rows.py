@@ -68,6 +68,8 @@ def to_bson(value: Any, col: Column, ids: ObjectIds) -> Any:
         return json_util.loads(json.dumps(value), json_options=_RELAXED)
     if t == "double":
         return float(value)
+    if t == "bytea":  # psycopg2 reads bytea as a memoryview
+        return bytes(value)
     return value  # text, enum, integer, bigint, boolean, text[], integer[]
 
 

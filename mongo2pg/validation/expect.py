@@ -125,6 +125,10 @@ def expected_text(col: Column, v: Any, enums: dict[str, tuple[str, ...]]) -> Any
         return ms_text(v)
     if t == "jsonb":
         return json.loads(json_util.dumps(v, json_options=_RELAXED))
+    if t == "bytea":  # bytea's text output: \x and the hex of the bytes
+        if not isinstance(v, bytes):
+            raise NoValue("not binary data")
+        return "\\x" + bytes(v).hex()
     if t == "enum":
         if v not in enums[col.enum]:
             raise NoValue("not an enum value")
@@ -232,6 +236,7 @@ _FAST = {
     "jsonb": ["{e} = None if v is None else jsonb(v)"],
     "text[]": ["{e} = None if v is None else text_array(v)"],
     "uuid[]": ["{e} = None if v is None else SLOW"],
+    "bytea": ["{e} = None if v is None else '\\\\x' + v.hex() if type(v) is bytes else SLOW"],
     "integer[]": ["{e} = None if v is None else SLOW"],
 }
 _UUID_FORMS = {"row": "h[:8] + '-' + h[8:12] + '-8000-8000-' + h[12:]", "digest": "h[:12] + '80008000' + h[12:]"}

@@ -12,7 +12,12 @@ const page = Number(process.argv[6] || 500);
 const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: process.argv[3] }) });
 const dmmf = JSON.parse(fs.readFileSync(process.argv[4], "utf8"));
 const out = fs.openSync(process.argv[5], "w");
-const json = (value) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+// BigInt as its digits; Bytes (a Uint8Array) as {"$hex": ...}; `this[key]` is the value before toJSON.
+const json = (value) => JSON.stringify(value, function (key, v) {
+  const raw = this[key];
+  if (raw instanceof Uint8Array) return { $hex: Buffer.from(raw).toString("hex") };
+  return typeof v === "bigint" ? v.toString() : v;
+});
 const keyOf = (model) => model.primaryKey ? model.primaryKey.fields : model.fields.filter((f) => f.isId).map((f) => f.name);
 const delegate = (name) => prisma[name.charAt(0).toLowerCase() + name.slice(1)];
 
