@@ -1,5 +1,6 @@
 // LAB FIXTURE, not NextCRM: the PostgreSQL side of the lab's stand-in NextCRM app, on Prisma ORM 7.
-// Its client is generated from `mongo2pg schema prisma` for the lab's mapping (scripts/labapp.sh does it)
+// Its client is generated from `mongo2pg schema prisma` for the lab's mapping (scripts/labapp.sh does it),
+// which keeps NextCRM's own Prisma names (assigned_to_user, watching_users, assigned_documents, ...)
 // and reaches PostgreSQL through the driver adapter @prisma/adapter-pg: no engine binary. The endpoints
 // and their answers are lab/nextcrm_standin.py's (which serves the MongoDB side), with queries shaped like
 // NextCRM's: an account with its assigned user and its watchers through the junction; its contacts,
@@ -41,29 +42,29 @@ const account = (a) => ({ id: a.id, name: a.name, status: a.status });
 async function listAccounts(limit) {
   const rows = await prisma.crm_Accounts.findMany({
     take: limit, orderBy: { id: "asc" },
-    include: { assigned_to_rel: { select: { id: true, name: true } },
-               AccountWatchers: { include: { user: { select: { id: true, name: true } } } } },
+    include: { assigned_to_user: { select: { id: true, name: true } },
+               watching_users: { include: { user: { select: { id: true, name: true } } } } },
   });
-  return rows.map((a) => ({ ...account(a), assigned_to: a.assigned_to_rel, watchers: a.AccountWatchers.map((w) => w.user) }));
+  return rows.map((a) => ({ ...account(a), assigned_to: a.assigned_to_user, watchers: a.watching_users.map((w) => w.user) }));
 }
 
 async function getAccount(id) {
   if (!UUID.test(id)) return null;
   const a = await prisma.crm_Accounts.findUnique({
     where: { id },
-    include: { crm_Contacts_accountsIDs: { select: { id: true }, take: 50 },
-               crm_Opportunities_account: { select: { id: true }, take: 50 },
-               DocumentsToAccounts: { take: 50, include: { document: { select: { id: true, document_name: true } } } } },
+    include: { contacts: { select: { id: true }, take: 50 },
+               opportunities: { select: { id: true }, take: 50 },
+               assigned_documents: { take: 50, include: { document: { select: { id: true, document_name: true } } } } },
   });
-  return a && { ...account(a), contacts: a.crm_Contacts_accountsIDs.length, opportunities: a.crm_Opportunities_account.length,
-                documents: a.DocumentsToAccounts.map((d) => d.document) };
+  return a && { ...account(a), contacts: a.contacts.length, opportunities: a.opportunities.length,
+                documents: a.assigned_documents.map((d) => d.document) };
 }
 
 async function create(body) {
   const watchers = (body.watchers || []).filter((w) => UUID.test(w));
   const a = await prisma.crm_Accounts.create({
     data: { name: body.name || "", v: 0,
-            ...(watchers.length ? { AccountWatchers: { create: watchers.map((id) => ({ user: { connect: { id } } })) } } : {}) },
+            ...(watchers.length ? { watching_users: { create: watchers.map((id) => ({ user: { connect: { id } } })) } } : {}) },
   });
   return a.id;
 }
@@ -91,7 +92,7 @@ async function contactsOf(id) {
 
 async function contactsOfOpportunity(id) {
   if (!UUID.test(id)) return [];
-  const rows = await prisma.crm_Contacts.findMany({ where: { ContactsToOpportunities: { some: { opportunity_id: id } } },
+  const rows = await prisma.crm_Contacts.findMany({ where: { assigned_opportunities: { some: { opportunity_id: id } } },
                                                     take: 50 });
   return rows.map((c) => ({ id: c.id, last_name: c.last_name }));
 }
