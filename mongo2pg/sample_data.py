@@ -124,6 +124,7 @@ class SampleData:
             raise ValueError(f"unknown sample-data profile {profile!r} (known: {', '.join(PROFILES)})")
         self.seed, self.scale, self.dirty_rate, self.profile = seed, scale, dirty_rate, profile
         self._pool = _text_pool(seed) if profile == "runbook-bytes" else ""
+        self._tail_runs: dict[tuple[str, int], int] = {}
         self.mapping = mapping or load_mapping("nextcrm")
         self.models = json.loads(MODEL_FILE.read_text())["models"]
         self.counts = collection_counts(scale)
@@ -219,13 +220,19 @@ class SampleData:
         start = rng.randrange(len(self._pool) - LONG_TEXT_MAX)
         return self._pool[start:start + length].strip().capitalize() + "."
 
+    def _tail_run(self, coll: str, block: int) -> int:
+        """How many heavy documents open this block of `coll` (seeded per block, drawn once)."""
+        key = (coll, block)
+        if key not in self._tail_runs:
+            self._tail_runs[key] = random.Random(_crc(f"{self.seed}:{coll}:tail:{block}")).randint(0, TAIL_RUN_MAX)
+        return self._tail_runs[key]
+
     def _heavy(self, rng: random.Random, coll: str, i: int) -> tuple[str, Any] | None:
         """(field, value) of a 1-5 MB tail document, if document i of `coll` is one (runbook-bytes only)."""
         key = TAIL_COLLECTIONS.get(coll)
         if not self._pool or key is None:
             return None
-        block = random.Random(_crc(f"{self.seed}:{coll}:tail:{i // TAIL_BLOCK}"))
-        if i % TAIL_BLOCK >= block.randint(0, TAIL_RUN_MAX):
+        if i % TAIL_BLOCK >= self._tail_run(coll, i // TAIL_BLOCK):
             return None
         size = rng.randint(*TAIL_BYTES)
         if key == "description":

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 import subprocess
 import sys
@@ -15,20 +14,17 @@ from pathlib import Path
 
 import pytest
 from bson import Int64, ObjectId
-from prisma_readback import compare, generate_client, read_all
+from prisma_readback import PRISMA, ROOT, compare, generate_client, prisma_env, read_all
 
 from mongo2pg import dumpfmt, schema
 from mongo2pg.mapping import load_mapping
 from mongo2pg.prisma.dmmf import read_dmmf
+from mongo2pg.prisma.from_prisma import ACTIONS
 
-ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "tests" / "prisma"
-PRISMA = ROOT / "node_modules" / ".bin" / "prisma"
 NATIVE = {"Uuid": "UUID", "Timestamp": "TIMESTAMP(3)", "JsonB": "JSONB"}
 SCALAR = {"String": "TEXT", "Int": "INTEGER", "BigInt": "BIGINT", "Float": "DOUBLE PRECISION", "Boolean": "BOOLEAN",
           "Json": "JSONB", "Bytes": "BYTEA"}
-ACTIONS = {"Cascade": "CASCADE", "SetNull": "SET NULL", "Restrict": "RESTRICT", "NoAction": "NO ACTION",
-           "SetDefault": "SET DEFAULT"}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -43,10 +39,9 @@ def _from_prisma(tmp_path: Path, schema_file: Path, *extra: str) -> Path:
 
 
 def prisma_validate(path: Path) -> subprocess.CompletedProcess:
-    """The Prisma CLI's own check. Offline it needs PRISMA_SCHEMA_ENGINE_BINARY to name an existing file
-    (else it tries to download a schema engine, which validate does not use)."""
-    env = dict(os.environ, PRISMA_SCHEMA_ENGINE_BINARY=sys.executable, CHECKPOINT_DISABLE="1")
-    return subprocess.run([str(PRISMA), "validate", "--schema", str(path)], capture_output=True, text=True, env=env)
+    """The Prisma CLI's own check (offline: prisma_env)."""
+    return subprocess.run([str(PRISMA), "validate", "--schema", str(path)], capture_output=True, text=True,
+                          env=prisma_env())
 
 
 def described(dmmf: dict) -> dict:

@@ -80,19 +80,13 @@ def commit_batch(conn, table: str, columns: list[str], result: BatchResult, cp: 
                 _copy(cur, sql.SQL("COPY {}.link_stage (junction, left_id, right_id, source_collection, source_field) "
                                    "FROM STDIN").format(STATE), stage)
         with stages.timed("load: checkpoint and commit"):
-            _advance(conn, cur, result, cp, issues, consumed, last_id, started, len(refused))
+            insert_issues(cur, issues)
+            cp.position += consumed
+            cp.last_id = last_id or cp.last_id
+            cp.loaded += len(result.lines) - len(refused)
+            cp.rejected += result.rejected + len(refused)
+            cp.fixups += result.fixups
+            cp.seconds += time.monotonic() - started
+            write_checkpoint(cur, cp)
+            conn.commit()
     return issues
-
-
-def _advance(conn, cur, result: BatchResult, cp: Checkpoint, issues: list[Issue], consumed: int,
-             last_id: str | None, started: float, refused: int) -> None:
-    """The batch's issues and its checkpoint, then the commit (with synchronous_commit on, the WAL flush)."""
-    insert_issues(cur, issues)
-    cp.position += consumed
-    cp.last_id = last_id or cp.last_id
-    cp.loaded += len(result.lines) - refused
-    cp.rejected += result.rejected + refused
-    cp.fixups += result.fixups
-    cp.seconds += time.monotonic() - started
-    write_checkpoint(cur, cp)
-    conn.commit()

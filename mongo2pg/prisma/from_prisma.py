@@ -61,13 +61,11 @@ class _Schema:
     naming: Naming
     models: dict[str, dict] = field(init=False)
     composite: set[str] = field(init=False)
-    enums: set[str] = field(init=False)
 
     def __post_init__(self):
         dm = self.dmmf["datamodel"]
         self.models = {m["name"]: m for m in dm["models"]}
         self.composite = {t["name"] for t in dm.get("types", [])}
-        self.enums = {e["name"] for e in dm["enums"]}
 
     def table(self, model_name: str) -> str:
         return self.models[model_name].get("dbName") or model_name
@@ -78,11 +76,12 @@ def mapping_from_dmmf(dmmf: dict[str, Any], naming: Naming, name: str = "app") -
     s = _Schema(dmmf, naming)
     dm = dmmf["datamodel"]
     enums = {e["name"]: [v.get("dbName") or v["name"] for v in e["values"]] for e in dm["enums"]}
-    junction_arrays = _junction_arrays(s)
+    sides = _m2n_sides(s)
+    junction_arrays = {(x.model["name"], x.array["name"]) for group in sides.values() for x in group if x.array}
     tables: dict[str, Any] = {}
     for model in dm["models"]:
         tables[s.table(model["name"])] = _table(s, model, junction_arrays)
-    junctions = _junctions(s)
+    junctions = _junctions(s, sides)
     out: dict[str, Any] = {"version": 1, "name": name}
     if enums:
         out["enums"] = enums
@@ -92,13 +91,10 @@ def mapping_from_dmmf(dmmf: dict[str, Any], naming: Naming, name: str = "app") -
     return out
 
 
-def _lists(model: dict) -> set[str]:
-    return {f["name"] for f in model["fields"] if f["isList"]}
-
-
 def _relations_by_scalar(model: dict) -> dict[str, dict]:
     """Scalar field name -> the to-one relation field whose `fields` it is (a single, non-list scalar)."""
-    out, lists = {}, _lists(model)
+    out = {}
+    lists = {f["name"] for f in model["fields"] if f["isList"]}
     for f in model["fields"]:
         from_fields = f.get("relationFromFields") or []
         if f["kind"] == "object" and not f["isList"] and len(from_fields) == 1 and from_fields[0] not in lists:
@@ -106,15 +102,20 @@ def _relations_by_scalar(model: dict) -> dict[str, dict]:
     return out
 
 
-def _junction_arrays(s: _Schema) -> set[tuple[str, str]]:
-    """(model, array field) pairs that hold m:n links: an ObjectId array a relation reads."""
-    out = set()
+def _m2n_sides(s: _Schema) -> dict[str, list[_Side]]:
+    """Relation name -> its m:n sides: every list relation field, and every relation reading an ObjectId array
+    (with that array). A group with no array is a 1:n back-relation, not an m:n."""
+    by_relation: dict[str, list[_Side]] = {}
     for m in s.models.values():
-        lists = _lists(m)
+        fields = {g["name"]: g for g in m["fields"]}
         for f in m["fields"]:
-            if f["kind"] == "object":
-                out.update((m["name"], a) for a in f.get("relationFromFields") or [] if a in lists)
-    return out
+            if f["kind"] != "object" or f["type"] in s.composite:
+                continue
+            arrays = f.get("relationFromFields") or []
+            array = fields[arrays[0]] if arrays and fields[arrays[0]]["isList"] else None
+            if f["isList"] or array is not None:
+                by_relation.setdefault(f["relationName"], []).append(_Side(m, f, array))
+    return {r: group for r, group in by_relation.items() if any(x.array is not None for x in group)}
 
 
 def _table(s: _Schema, model: dict, junction_arrays: set[tuple[str, str]]) -> dict[str, Any]:
@@ -234,24 +235,10 @@ def _indexes(s: _Schema, model: dict, names: dict[str, str], columns: list[dict]
     return out
 
 
-def _junctions(s: _Schema) -> dict[str, Any]:
+def _junctions(s: _Schema, m2n: dict[str, list[_Side]]) -> dict[str, Any]:
     """Every m:n relation: its two sides, each reading the array it holds (if it holds one)."""
-    by_relation: dict[str, list[_Side]] = {}
-    for m in s.models.values():
-        for f in m["fields"]:
-            if f["kind"] != "object" or f["type"] in s.composite:
-                continue
-            arrays = f.get("relationFromFields") or []
-            holds_array = bool(arrays) and any(g["name"] == arrays[0] and g["isList"] for g in m["fields"])
-            if f["isList"] or holds_array:
-                by_relation.setdefault(f["relationName"], []).append(
-                    _Side(m, f, next((g for g in m["fields"] if g["name"] == arrays[0]), None) if holds_array else None))
     out: dict[str, Any] = {}
-    for relation, sides in by_relation.items():
-        sides = [x for x in sides if x.array is not None or x.relation_field["isList"]]
-        holding = [x for x in sides if x.array is not None]
-        if not holding:
-            continue  # a 1:n back-relation list (the other side holds a scalar reference)
+    for relation, sides in m2n.items():
         if len(sides) == 1:  # one-sided: the other side has no relation field
             sides = [sides[0], _Side(s.models[sides[0].relation_field["type"]], {}, None)]
         if len(sides) != 2:
@@ -299,7 +286,8 @@ def mapping_yaml(mapping: dict[str, Any], header: str) -> str:
         return _Flow({k: (_Flow(v) if isinstance(v, dict) else v) for k, v in d.items()})
 
     out = dict(mapping)
-    out["enums"] = {k: _FlowList(v) for k, v in mapping.get("enums", {}).items()}
+    if "enums" in mapping:
+        out["enums"] = {k: _FlowList(v) for k, v in mapping["enums"].items()}
     tables = {}
     for tname, t in mapping["tables"].items():
         tables[tname] = {k: ([flow(c) for c in v] if k in ("columns", "indexes") else
@@ -309,8 +297,6 @@ def mapping_yaml(mapping: dict[str, Any], header: str) -> str:
         out["junctions"] = {
             j: {k: (flow(v) if k in ("left", "right", "prisma") else [flow(x) for x in v]) for k, v in jd.items()}
             for j, jd in mapping["junctions"].items()}
-    if not out["enums"]:
-        del out["enums"]
     text = yaml.dump(out, Dumper=_FlowDumper, sort_keys=False, allow_unicode=True, width=120)
     return "".join(f"# {line}\n" for line in header.splitlines()) + text
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 import re
 
 from ..mapping import Column, Junction, Mapping, Table
+from .from_prisma import ACTIONS as PRISMA_ACTIONS
 from .presets import singular_snake
 
 TYPES = {"uuid": ("String", "@db.Uuid"), "text": ("String", ""), "integer": ("Int", ""), "bigint": ("BigInt", ""),
          "double": ("Float", ""), "boolean": ("Boolean", ""), "timestamp": ("DateTime", "@db.Timestamp(3)"),
          "jsonb": ("Json", "@db.JsonB"), "text[]": ("String[]", ""), "uuid[]": ("String[]", "@db.Uuid"),
          "integer[]": ("Int[]", ""), "bytea": ("Bytes", "")}
-ACTIONS = {"CASCADE": "Cascade", "SET NULL": "SetNull", "RESTRICT": "Restrict", "NO ACTION": "NoAction",
-           "SET DEFAULT": "SetDefault"}
+ACTIONS = {sql_action: prisma for prisma, sql_action in PRISMA_ACTIONS.items()}
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -66,6 +66,7 @@ def schema_prisma(mapping: Mapping) -> str:
     models.update({j.name: _Model(_ident(j.prisma_dict().get("model", j.name), "M"), j.name)
                    for j in mapping.junctions.values()})
     field_of: dict[tuple[str, str], str] = {}  # (table, column) -> its Prisma field name
+    fks = {(fk["table"], fk["columns"][0]): fk for fk in mapping.foreign_keys()}
     for t in mapping.tables.values():
         for c in t.columns:
             field_of[(t.name, c.name)] = models[t.name].unique_name(
@@ -79,9 +80,9 @@ def schema_prisma(mapping: Mapping) -> str:
     for t in mapping.tables.values():
         for c in t.columns:
             if c.references:
-                _relation(mapping, models, field_of, t, c)
+                _relation(mapping, models, field_of, fks[(t.name, c.name)], t, c)
     for j in mapping.junctions.values():
-        _junction(mapping, models, field_of, j)
+        _junction(mapping, models, field_of, fks, j)
     enums = "".join(f"enum {name} {{\n" + "".join(f"  {v}\n" for v in values) + "}\n\n"
                     for name, values in mapping.enums.items())
     head = (f"// The PostgreSQL-era schema of {mapping.name}, written by `mongo2pg schema prisma` from its mapping: it\n"
@@ -120,18 +121,13 @@ def _default(c: Column) -> str | None:
     return d
 
 
-def _fk(mapping: Mapping, table: str, column: str) -> dict:
-    return next(fk for fk in mapping.foreign_keys() if fk["table"] == table and fk["columns"] == [column])
-
-
-def _relation(mapping: Mapping, models: dict[str, _Model], field_of, t: Table, c: Column) -> None:
+def _relation(mapping: Mapping, models: dict[str, _Model], field_of, fk: dict, t: Table, c: Column) -> None:
     names = c.prisma_dict()
     owner, target = models[t.name], models[c.references]
     relation = names.get("relation") or f"{t.name}_{c.name}"
     base = c.name[:-3] if c.name.endswith("_id") else c.name[:-2] if c.name.endswith("Id") else f"{c.name}_rel"
     here = owner.unique_name(names.get("relation_field") or _ident(base, "r"))
     back = target.unique_name(names.get("back_field") or _ident(f"{t.name}_{c.name}", "r"))
-    fk = _fk(mapping, t.name, c.name)
     ref = field_of[(c.references, mapping.tables[c.references].pk.name)]
     owner.relations.append(
         f'  {here} {target.name}{"" if c.not_null else "?"} @relation("{relation}", fields: [{field_of[(t.name, c.name)]}], '
@@ -140,7 +136,7 @@ def _relation(mapping: Mapping, models: dict[str, _Model], field_of, t: Table, c
     target.relations.append(f'  {back} {owner.name}[] @relation("{relation}")')
 
 
-def _junction(mapping: Mapping, models: dict[str, _Model], field_of, j: Junction) -> None:
+def _junction(mapping: Mapping, models: dict[str, _Model], field_of, fks: dict, j: Junction) -> None:
     names = j.prisma_dict()
     model = models[j.name]
     cols = []
@@ -156,7 +152,7 @@ def _junction(mapping: Mapping, models: dict[str, _Model], field_of, j: Junction
         here = model.unique_name(_ident(wanted, "r"))
         # Each side's model lists the junction rows under the application's name for the m:n field.
         back = target.unique_name(names.get(key) or _ident(j.name, "r"))
-        fk = _fk(mapping, j.name, side.column)
+        fk = fks[(j.name, side.column)]
         ref = field_of[(side.references, mapping.tables[side.references].pk.name)]
         model.relations.append(f'  {here} {target.name} @relation("{relation}", fields: [{col}], references: [{ref}], '
                                f'onDelete: {ACTIONS[fk["on_delete"]]}, onUpdate: {ACTIONS[fk["on_update"]]}, '
