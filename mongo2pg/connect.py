@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg2
@@ -73,12 +74,32 @@ def mongo_client(uri: str, timeout_ms: int = 10_000) -> pymongo.MongoClient:
     return client
 
 
+@dataclass(frozen=True)
+class TableJob:
+    """A job on one table, with the lock its statement takes there: `shared` ones (CREATE INDEX's SHARE
+    lock) run side by side on a table; any other (ANALYZE, VALIDATE CONSTRAINT: SHARE UPDATE EXCLUSIVE,
+    which conflicts with both) runs alone on it."""
+    table: str
+    shared: bool
+    run: Callable[[Any], Any]
+
+    def __call__(self, conn) -> Any:
+        return self.run(conn)
+
+
+def _conflicts(job: Any, running: list[Any]) -> bool:
+    return isinstance(job, TableJob) and any(
+        isinstance(r, TableJob) and r.table == job.table and not (r.shared and job.shared) for r in running)
+
+
 def run_on_connections(connect: Callable[[], Any], jobs: Iterable[Callable[[Any], T]], workers: int) -> Iterator[T]:
     """Run each job(conn) on one of `workers` PostgreSQL connections, yielding results as jobs finish.
 
-    Threads suffice: psycopg2 waits for the server without holding the GIL, so the statements run
-    side by side on the server's cores. The first failure is raised once the running jobs end; each
-    connection is closed on the way out.
+    Jobs start in their order, except that a TableJob waits while a job holding a conflicting lock on its
+    table runs: a free connection takes the next job it can run instead of waiting on the server's lock.
+    Threads suffice: psycopg2 waits for the server without holding the GIL, so the statements run side by
+    side on the server's cores. The first failure is raised once the running jobs end (no job starts
+    after it); each connection is closed on the way out.
     """
     jobs = list(jobs)
     if workers <= 1 or len(jobs) <= 1:
@@ -89,26 +110,54 @@ def run_on_connections(connect: Callable[[], Any], jobs: Iterable[Callable[[Any]
         finally:
             conn.close()
         return
-    local = threading.local()
-    opened: list[Any] = []
-    lock = threading.Lock()
+    pending, running = list(jobs), []
+    finished: queue.Queue = queue.Queue()
+    ready = threading.Condition()
+    stop = threading.Event()
 
-    def call(job: Callable[[Any], T]) -> T:
-        if getattr(local, "conn", None) is None:
-            local.conn = connect()
-            with lock:
-                opened.append(local.conn)
-        return job(local.conn)
+    def take() -> Any:
+        with ready:
+            while pending and not stop.is_set():
+                job = next((j for j in pending if not _conflicts(j, running)), None)
+                if job is not None:
+                    pending.remove(job)
+                    running.append(job)
+                    return job
+                ready.wait()
+            return None
 
+    def serve() -> None:
+        conn = None
+        try:
+            while (job := take()) is not None:
+                try:
+                    if conn is None:
+                        conn = connect()
+                    finished.put((True, job(conn)))
+                except BaseException as exc:  # noqa: BLE001 - carried to the caller, which raises it
+                    stop.set()
+                    finished.put((False, exc))
+                finally:
+                    with ready:
+                        running.remove(job)
+                        ready.notify_all()
+        finally:
+            if conn is not None:
+                conn.close()
+
+    threads = [threading.Thread(target=serve, name=f"mongo2pg-pg-{i}", daemon=True)
+               for i in range(min(workers, len(jobs)))]
+    for t in threads:
+        t.start()
     try:
-        with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="mongo2pg-pg") as pool:
-            futures = [pool.submit(call, job) for job in jobs]
-            try:
-                for future in as_completed(futures):
-                    yield future.result()
-            finally:
-                for future in futures:
-                    future.cancel()
+        for _ in jobs:
+            ok, value = finished.get()
+            if not ok:
+                raise value
+            yield value
     finally:
-        for conn in opened:
-            conn.close()
+        stop.set()
+        with ready:
+            ready.notify_all()
+        for t in threads:
+            t.join()

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
-from .connect import run_on_connections
+from .connect import TableJob, run_on_connections
 from .errors import ConfigError, Mongo2PgError
 from .mapping import Column, Mapping
 from .stages import Stages
@@ -132,12 +132,14 @@ def validate_statements(conn, mapping: Mapping) -> list[tuple[str, sql.Composabl
 
 
 def finalize(conn, mapping: Mapping, progress=None, connect=None, workers: int = 1,
-             stages: Stages | None = None) -> int:
-    """Create the missing indexes and foreign keys. The foreign keys are added NOT VALID one at a time
-    (adding takes a lock on both tables, so two at once could deadlock); then index builds and foreign
-    key validations, the slow parts, run side by side on `workers` connections from `connect` (when
-    given): a validation locks only its own table against writers, so none of them can deadlock.
-    `stages`, when given, gets each kind's connection-seconds."""
+             stages: Stages | None = None, analyze: bool = False) -> int:
+    """Create the missing indexes and foreign keys, and (`analyze`) ANALYZE every table. The foreign keys
+    are added NOT VALID one at a time (adding takes a lock on both tables, so two at once could deadlock);
+    then index builds, foreign key validations and ANALYZEs, the slow parts, run side by side on `workers`
+    connections from `connect` (when given), the biggest tables' first, so that the last to finish are
+    short. A validation or an ANALYZE locks only its own table, and never runs beside another job on it
+    (connect.TableJob), so none of them waits or deadlocks. `stages`, when given, gets each kind's
+    connection-seconds."""
     stages = Stages() if stages is None else stages
     stmts = finalize_statements(conn, mapping)
     fk_names = {fk["name"] for fk in mapping.foreign_keys()}
@@ -146,15 +148,30 @@ def finalize(conn, mapping: Mapping, progress=None, connect=None, workers: int =
     for name, stmt in stmts:
         if name in fk_names:
             _run_statement(name, tables[name], stmt, stages, "finalize: foreign keys added (NOT VALID)")(conn)
-    jobs = [_run_statement(n, tables[n], s, stages, "finalize: index builds") for n, s in stmts if n not in fk_names]
-    jobs += [_run_statement(n, tables[n], s, stages, "finalize: foreign key validation")
+    jobs = [TableJob(tables[n], True, _run_statement(n, tables[n], s, stages, "finalize: index builds"))
+            for n, s in stmts if n not in fk_names]
+    jobs += [TableJob(tables[n], False, _run_statement(n, tables[n], s, stages, "finalize: foreign key validation"))
              for n, s in validate_statements(conn, mapping)]
+    if analyze:
+        jobs += [TableJob(t, False, _run_statement(f"ANALYZE {t}", t, sql.SQL("ANALYZE {}").format(sql.Identifier(t)),
+                                                   stages, "finalize: ANALYZE"))
+                 for t in list(mapping.tables) + list(mapping.junctions)]
+    size = _table_sizes(conn)
+    jobs.sort(key=lambda job: -size.get(job.table, 0))  # stable: a table's index builds, validations, ANALYZE
     conn.commit()
     done = run_on_connections(connect, jobs, workers) if connect else (job(conn) for job in jobs)
     for name in done:
-        if progress:
+        if progress and not name.startswith("ANALYZE "):
             progress(name)
     return len(stmts)
+
+
+def _table_sizes(conn) -> dict[str, int]:
+    """Bytes of each table of the current schema (heap and TOAST)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT c.relname, pg_table_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relkind = 'r'")
+        return dict(cur.fetchall())
 
 
 def _run_statement(name: str, table: str, stmt: sql.Composable, stages: Stages, stage: str):

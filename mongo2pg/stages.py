@@ -2,8 +2,8 @@
 
 Stages of the load are worker-seconds, added up over the worker processes (read and decode, transform,
 COPY of the rows, COPY of the staged links, checkpoint and commit); the steps after it are wall seconds
-of the run, except the index builds and foreign-key work, which are connection-seconds (they run side
-by side).
+of the run, except the index builds, foreign-key work and ANALYZEs, which are connection-seconds (they
+run side by side).
 """
 
 from __future__ import annotations

@@ -124,12 +124,12 @@ def print_stages(run: dict) -> None:
     busy = sum(load.values()) or 1.0
     for name, seconds in sorted(load.items(), key=lambda kv: -kv[1]):
         print(f"      {name:<42} {seconds:7.1f} worker-s ({seconds / busy:4.0%} of the load's work)")
-    for name in ("dangling references", "junction build", "indexes and foreign keys (wall)"):
+    for name in ("dangling references", "junction build", "indexes, foreign keys, ANALYZE (wall)"):
         print(f"    {name:<44} {stages.get(name, 0):7.1f}s")
     for name in ("finalize: index builds", "finalize: foreign keys added (NOT VALID)",
-                 "finalize: foreign key validation"):
+                 "finalize: foreign key validation", "finalize: ANALYZE"):
         print(f"      {name:<42} {stages.get(name, 0):7.1f} connection-s")
-    for name in ("ANALYZE", "reconcile"):
+    for name in ("reconcile",):
         print(f"    {name:<44} {stages.get(name, 0):7.1f}s")
 
 

@@ -61,8 +61,8 @@ def test_clean_dump_migrates_every_record_and_validates(tmp_path, pg_db, clean_d
     stages = summary["stages"]
     for name in ("load (wall)", "load: read and decode", "load: transform", "load: COPY rows", "load: COPY link stage",
                  "load: checkpoint and commit", "dangling references", "junction build",
-                 "indexes and foreign keys (wall)", "finalize: index builds", "finalize: foreign key validation",
-                 "ANALYZE"):
+                 "indexes, foreign keys, ANALYZE (wall)", "finalize: index builds", "finalize: foreign key validation",
+                 "finalize: ANALYZE"):
         assert stages.get(name, 0) > 0, name
     work = sum(v for k, v in stages.items() if k.startswith("load: "))
     assert work <= stages["load (wall)"] * 4 + 0.1 and stages["load (wall)"] <= summary["totals"]["seconds"]

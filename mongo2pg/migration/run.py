@@ -1,6 +1,6 @@
 """The migration run, in order: lock the target, apply and check its schema, load every table in
-worker processes, settle dangling references, build the junctions, create indexes and foreign keys,
-ANALYZE, then reconcile: per table, source = loaded + rejected.
+worker processes, settle dangling references, build the junctions, create indexes and foreign keys
+and ANALYZE (side by side), then reconcile: per table, source = loaded + rejected.
 
 Every step's progress lives in the target's `mongo2pg` schema, in the same transaction as the data it
 describes; rerunning resumes, `fresh` restarts.
@@ -19,7 +19,7 @@ import psycopg2
 from psycopg2 import sql
 
 from .. import capture, schema
-from ..connect import pg_connect, run_on_connections
+from ..connect import pg_connect
 from ..errors import ConfigError, GuardTripped, Mongo2PgError
 from ..issues import FIXUP, REJECT, write_error_log
 from ..mapping import Mapping, load_mapping
@@ -31,7 +31,7 @@ from .load import plan_parts, record_split_tables, run_workers
 from .options import Options
 from .progress import Progress
 from .retry import with_retries
-from .settle import analyze, build_junctions, settle_references
+from .settle import build_junctions, settle_references
 from .summary import Summary, TableReport
 from .unique import duplicates_by_table
 
@@ -119,14 +119,10 @@ def _post_load(opts: Options, mapping: Mapping, source, parts, results, progress
         if opts.finalize:
             progress.enter("finalize")
             render = progress.render
-            with stages.timed("indexes and foreign keys (wall)"):
+            with stages.timed("indexes, foreign keys, ANALYZE (wall)"):
                 schema.finalize(conn, mapping, progress=lambda name: render and render(
                     {"event": "index", "name": name}, progress), connect=opts.connect_bulk,
-                    workers=opts.worker_count(), stages=stages)
-            names = list(mapping.tables) + list(mapping.junctions)
-            with stages.timed("ANALYZE"):
-                for _ in run_on_connections(opts.connect_bulk, [analyze(t) for t in names], opts.worker_count()):
-                    pass
+                    workers=opts.worker_count(), stages=stages, analyze=True)
         with stages.timed("reconcile"):
             reports = reconcile(conn, mapping, source)
         write_error_log(Path(opts.error_log), state.stored_issues(conn))

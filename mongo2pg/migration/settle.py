@@ -111,10 +111,6 @@ def _build_junction(conn, mapping: Mapping, j) -> tuple[str, dict[str, int], lis
         cp = read_checkpoint(cur, step)
         if not cp.done:
             lt, rt = mapping.tables[j.left.references], mapping.tables[j.right.references]
-            exists_l = sql.SQL("EXISTS (SELECT 1 FROM {} x WHERE x.{} = s.left_id)").format(
-                sql.Identifier(lt.name), sql.Identifier(lt.pk.name))
-            exists_r = sql.SQL("EXISTS (SELECT 1 FROM {} x WHERE x.{} = s.right_id)").format(
-                sql.Identifier(rt.name), sql.Identifier(rt.pk.name))
             cur.execute(sql.SQL("SELECT count(*) FROM {}.link_stage WHERE junction = %s").format(STATE), (j.name,))
             staged = cur.fetchone()[0]
             # The table is empty here (its rows commit with its checkpoint). A primary key built once after
@@ -123,28 +119,24 @@ def _build_junction(conn, mapping: Mapping, j) -> tuple[str, dict[str, int], lis
             jid, pkey = sql.Identifier(j.name), sql.Identifier(f"{j.name}_pkey")
             cols = sql.SQL(", ").join([sql.Identifier(j.left.column), sql.Identifier(j.right.column)])
             cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(jid, pkey))
-            cur.execute(sql.SQL("""INSERT INTO {j} ({cols})
-                                   SELECT DISTINCT s.left_id, s.right_id FROM {st}.link_stage s
-                                   WHERE s.junction = %s AND {el} AND {er}""").format(
-                j=jid, cols=cols, st=STATE, el=exists_l, er=exists_r), (j.name,))
+            cur.execute(sql.SQL("INSERT INTO {j} ({cols}) SELECT DISTINCT s.left_id, s.right_id FROM {st}.link_stage s "
+                                "WHERE s.junction = %s").format(j=jid, cols=cols, st=STATE), (j.name,))
             inserted = cur.rowcount
+            # Then the links to a record the target lacks go, each end by one anti-join over the deduplicated
+            # rows (half the staged links, usually none to delete): cheaper than filtering every staged link
+            # by both ends before the DISTINCT. Only when some went are the staged links read again, for
+            # which array named them.
+            dropped = 0
+            for end, parent in ((j.left, lt), (j.right, rt)):
+                cur.execute(sql.SQL("DELETE FROM {j} x WHERE NOT EXISTS (SELECT 1 FROM {p} p WHERE p.{ppk} = x.{c})").format(
+                    j=jid, p=sql.Identifier(parent.name), ppk=sql.Identifier(parent.pk.name),
+                    c=sql.Identifier(end.column)))
+                dropped += cur.rowcount
+            if dropped:
+                issues = _dangling_link_issues(cur, j, lt, rt)
+                insert_issues(cur, issues)
             cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(jid, pkey, cols))
-            # Two anti-joins (hash joins), not one OR of subplans (an index probe per staged link).
-            cur.execute(sql.SQL("""SELECT s.left_id::text, s.right_id::text, s.source_collection, s.source_field, false
-                                   FROM {st}.link_stage s WHERE s.junction = %s AND NOT {el}
-                                   UNION
-                                   SELECT s.left_id::text, s.right_id::text, s.source_collection, s.source_field, true
-                                   FROM {st}.link_stage s WHERE s.junction = %s AND {el} AND NOT {er}""").format(
-                st=STATE, el=exists_l, er=exists_r), (j.name, j.name))
-            for left, right, coll, fld, l_ok in cur.fetchall():
-                owner_is_left = lt.collection == coll and any(s.field == fld and s.holds == "right" for s in j.sources)
-                owner = left if owner_is_left else right
-                missing = (rt.name, right) if l_ok else (lt.name, left)
-                issues.append(Issue(FIXUP, j.name, str(objectid_from_uuid(owner)), owner, "junction_dangling",
-                                    f"{coll}.{fld}", f"link to {missing[0]} {missing[1]} dropped: that record "
-                                    "does not exist in the target (absent or rejected)"))
-            insert_issues(cur, issues)
-            cp.loaded, cp.fixups, cp.position, cp.done = inserted, len(issues), staged, True
+            cp.loaded, cp.fixups, cp.position, cp.done = inserted - dropped, len(issues), staged, True
             write_checkpoint(cur, cp)
         cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(j.name)))
         stats = {"rows": cur.fetchone()[0], "links_staged": cp.position, "dangling_links": cp.fixups}
@@ -152,10 +144,26 @@ def _build_junction(conn, mapping: Mapping, j) -> tuple[str, dict[str, int], lis
     return j.name, stats, issues
 
 
-def analyze(table: str):
-    """ANALYZE one target table (planner statistics for the application's first queries)."""
-    def run(conn) -> None:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
-        conn.commit()
-    return run
+def _dangling_link_issues(cur, j, lt: Table, rt: Table) -> list[Issue]:
+    """A fix-up for every staged link whose end the target lacks, naming the array that held it."""
+    exists_l = sql.SQL("EXISTS (SELECT 1 FROM {} x WHERE x.{} = s.left_id)").format(
+        sql.Identifier(lt.name), sql.Identifier(lt.pk.name))
+    exists_r = sql.SQL("EXISTS (SELECT 1 FROM {} x WHERE x.{} = s.right_id)").format(
+        sql.Identifier(rt.name), sql.Identifier(rt.pk.name))
+    # Two anti-joins (hash joins), not one OR of subplans (an index probe per staged link).
+    cur.execute(sql.SQL("""SELECT s.left_id::text, s.right_id::text, s.source_collection, s.source_field, false
+                           FROM {st}.link_stage s WHERE s.junction = %s AND NOT {el}
+                           UNION
+                           SELECT s.left_id::text, s.right_id::text, s.source_collection, s.source_field, true
+                           FROM {st}.link_stage s WHERE s.junction = %s AND {el} AND NOT {er}""").format(
+        st=STATE, el=exists_l, er=exists_r), (j.name, j.name))
+    issues = []
+    for left, right, coll, fld, l_ok in cur.fetchall():
+        owner_is_left = lt.collection == coll and any(s.field == fld and s.holds == "right" for s in j.sources)
+        owner = left if owner_is_left else right
+        missing = (rt.name, right) if l_ok else (lt.name, left)
+        issues.append(Issue(FIXUP, j.name, str(objectid_from_uuid(owner)), owner, "junction_dangling",
+                            f"{coll}.{fld}", f"link to {missing[0]} {missing[1]} dropped: that record "
+                            "does not exist in the target (absent or rejected)"))
+    return issues
+

@@ -66,8 +66,11 @@ def chunk_digest_query(table: Table) -> sql.Composable:
     fields = [_digest_expr(table.pk)] + [_digest_expr(c) for c in table.columns if not c.primary_key]
     row = sql.SQL(f" || chr({ord(ROW_SEP)}) || ").join(
         sql.SQL("coalesce(replace({f}, {n}, {n} || {n}), {n})").format(f=f, n=null) for f in fields)
-    return sql.SQL("SELECT count(*), encode(sha256(convert_to(coalesce(string_agg({row}, {sep} ORDER BY {pk}), ''), "
-                   "'UTF8')), 'hex') FROM {t} WHERE {pk} BETWEEN %s AND %s").format(
+    # Rows from a subquery sorted by the key: the primary key's index scan yields them in order, where an
+    # ORDER BY inside string_agg sorts them again (a sixth of the query). Should the order ever differ, the
+    # digest differs and the chunk goes to the row-by-row check: slower, never wrong.
+    return sql.SQL("SELECT count(*), encode(sha256(convert_to(coalesce(string_agg(r, {sep}), ''), 'UTF8')), 'hex') "
+                   "FROM (SELECT {row} AS r FROM {t} WHERE {pk} BETWEEN %s AND %s ORDER BY {pk}) s").format(
         row=row, sep=sep, t=sql.Identifier(table.name), pk=sql.Identifier(table.pk.name))
 
 
