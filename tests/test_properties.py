@@ -224,3 +224,17 @@ def test_invalid_utf8_is_written_as_invalid_bytes_of_the_same_length():
     raw = _encode({"t": BAD_UTF8})
     assert _INVALID in raw and len(raw) == len(bson.encode({"t": BAD_UTF8}))
     assert not _live_capable([raw]) and _live_capable([bson.encode({"t": "fine", "n": Int64(2**40)})])
+
+
+@settings(max_examples=40, **_QUIET)
+@given(docs=st.lists(st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda k: "\x00" not in k and k[0] != "$"),
+                                     st.one_of(st.text(max_size=3000), st.integers(-2**31, 2**31 - 1), st.none()),
+                                     max_size=6), max_size=60),
+       gz=st.booleans())
+def test_a_dump_file_is_counted_as_many_documents_as_it_reads(docs, gz, tmp_path_factory):
+    """count_documents walks the length prefixes (in place, from a mapping of a plain file): the same
+    number of documents the read decodes, for an empty file, a gzipped one, sizes of every kind."""
+    out = tmp_path_factory.mktemp("count")
+    dumpfmt.DumpWriter(out, "db", gzip_files=gz).write_collection("c", docs)
+    coll = dumpfmt.list_collections(out / "db")["c"]
+    assert dumpfmt.count_documents(coll) == sum(1 for _ in dumpfmt.iter_documents(coll)) == len(docs)

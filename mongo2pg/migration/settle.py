@@ -17,21 +17,47 @@ from .state import STATE, insert_issues, read_checkpoint, write_checkpoint
 def settle_references(opts: Options, conn, mapping: Mapping, source, events) -> None:
     """Apply each reference's on_dangling policy. Rejects go first, parents first, so that they cascade
     (a rejected parent's children dangle in turn); the other policies then run side by side, a table
-    per connection (two UPDATEs of one table at once could lock its rows in opposite orders)."""
+    per connection (two UPDATEs of one table at once could lock its rows in opposite orders). Each table
+    is first asked, in one scan, which of its references dangle at all: only those are settled."""
     others: dict[str, list] = {}
     for t in mapping.tables.values():
-        for col in t.columns:
-            if col.references and col.on_dangling == "reject":
-                _report_issues(events, t.name, _settle_column(conn, mapping, source, t, col))
-            elif col.references:
-                others.setdefault(t.name, []).append(col)
+        rejects = [col for col in t.columns if col.references and col.on_dangling == "reject"]
+        # Asked again after each settled column: the rows it deleted may have been another's only dangling.
+        while dangling := _dangling_columns(conn, mapping, t, rejects):
+            _report_issues(events, t.name, _settle_column(conn, mapping, source, t, dangling[0]))
+            rejects.remove(dangling[0])
+        cols = [col for col in t.columns if col.references and col.on_dangling != "reject"]
+        if cols:
+            others[t.name] = cols
 
     def job(t: Table, cols: list):
-        return lambda c: (t.name, [i for col in cols for i in _settle_column(c, mapping, None, t, col)])
+        return lambda c: (t.name, [i for col in _dangling_columns(c, mapping, t, cols)
+                                   for i in _settle_column(c, mapping, None, t, col)])
 
     jobs = [job(mapping.tables[name], cols) for name, cols in others.items()]
     for table, issues in run_on_connections(opts.connect_bulk, jobs, opts.worker_count()):
         _report_issues(events, table, issues)
+
+
+def _dangling_columns(conn, mapping: Mapping, t: Table, cols: list) -> list:
+    """The reference columns of `cols` holding a value that matches no parent row: one scan of the table
+    with a join per column (on the parent's key, so no row repeats), instead of a scan per column."""
+    if not cols:
+        return []
+    joins, counts = [], []
+    for i, col in enumerate(cols):
+        parent = mapping.tables[col.references]
+        alias, pk, cid = sql.Identifier(f"p{i}"), sql.Identifier(parent.pk.name), sql.Identifier(col.name)
+        joins.append(sql.SQL("LEFT JOIN {p} {a} ON {a}.{pk} = c.{c}").format(
+            p=sql.Identifier(parent.name), a=alias, pk=pk, c=cid))
+        counts.append(sql.SQL("count(*) FILTER (WHERE c.{c} IS NOT NULL AND {a}.{pk} IS NULL)").format(
+            c=cid, a=alias, pk=pk))
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT {} FROM {} c {}").format(
+            sql.SQL(", ").join(counts), sql.Identifier(t.name), sql.SQL(" ").join(joins)))
+        found = cur.fetchone()
+    conn.rollback()
+    return [col for col, n in zip(cols, found, strict=True) if n]
 
 
 def _report_issues(events, table: str, issues: list[Issue]) -> None:
