@@ -49,10 +49,13 @@ class Part:
         return self.table.name + ("" if self.index is None else f"#{self.index}")
 
 
-def plan_parts(conn, opts: Options, tables: list[Table], counts: dict[str, int]) -> list[Part]:
-    """The parts to load, biggest first. A big collection of a dump splits into ordinal ranges, one per
-    worker (a live source reads whole collections in _id order). The split is stored with the run's
-    state the first time, so a resumed run uses the same ranges whatever its worker count."""
+def plan_parts(conn, opts: Options, tables: list[Table], counts: dict[str, int],
+               work: dict[str, int] | None = None) -> list[Part]:
+    """The parts to load, the most work first (`work`: the source's work_hint of each table, bytes of a
+    dump file; else its documents), so that the last parts left are short. A big collection of a dump
+    splits into ordinal ranges, one per worker (a live source reads whole collections in _id order). The
+    split is stored with the run's state the first time, so a resumed run uses the same ranges whatever
+    its worker count."""
     workers = opts.worker_count()
     parts: list[Part] = []
     with conn.cursor() as cur:
@@ -73,7 +76,8 @@ def plan_parts(conn, opts: Options, tables: list[Table], counts: dict[str, int])
             else:
                 parts += [Part(t, b - a, i, a, b) for i, (a, b) in enumerate(bounds)]
     conn.commit()
-    return sorted(parts, key=lambda p: -p.total)
+    work = work or counts
+    return sorted(parts, key=lambda p: -(work[p.table.name] * p.total / counts[p.table.name] if p.total else 0))
 
 
 def record_split_tables(conn, parts: list[Part]) -> None:

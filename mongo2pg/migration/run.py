@@ -74,8 +74,9 @@ def run(opts: Options, render=None) -> Summary:
         write_error_log(error_log, state.stored_issues(conn))
         progress = Progress(opts, mapping, render)
         tables = list(mapping.tables.values())
-        # Biggest first keeps both workers busy to the end.
-        parts = plan_parts(conn, opts, tables, {t.name: source.count(t.collection) for t in tables})
+        # The most work first keeps both workers busy to the end.
+        parts = plan_parts(conn, opts, tables, {t.name: source.count(t.collection) for t in tables},
+                           {t.name: source.work_hint(t.collection) for t in tables})
         stages = Stages()
         progress.enter("unique-keys")
         with stages.timed("unique-key scan"):
