@@ -201,8 +201,8 @@ def _chunk_proven(cur, select_digest, expect, width: int, docs: list[dict], uids
     if text.count(ROW_SEP) != len(texts) * width - 1 or text.count(NULL_MARK) != sum(nulls):
         return None
     cur.execute(select_digest, (uids[0], uids[-1]))
-    count, digest = cur.fetchone()
-    if count != len(uids) or digest != hashlib.sha256(data).hexdigest():
+    count, null_count, digest = cur.fetchone()
+    if count != len(uids) or null_count != sum(nulls) or digest != hashlib.sha256(data).hexdigest():
         return None
     return total - len(uids)
 
