@@ -27,16 +27,21 @@ def _holding(lock: str, table: str, seconds: float, spans: list):
     return run
 
 
+def _create_tables(uri: str, *names: str) -> None:
+    conn = psycopg2.connect(uri)
+    with conn.cursor() as cur:
+        for name in names:
+            cur.execute(f'CREATE TABLE "{name}" (id int)')
+    conn.commit()
+    conn.close()
+
+
 def _overlap(a, b) -> bool:
     return a[2] < b[3] and b[2] < a[3]
 
 
 def test_conflicting_jobs_on_a_table_wait_for_each_other_and_others_run_beside(pg_db):
-    conn = psycopg2.connect(pg_db)
-    with conn.cursor() as cur:
-        cur.execute("CREATE TABLE a (id int); CREATE TABLE b (id int)")
-    conn.commit()
-    conn.close()
+    _create_tables(pg_db, "a", "b")
     spans: list = []
     exclusive, shared = "SHARE UPDATE EXCLUSIVE", "SHARE"
     # In this order a plain pool would start the second ANALYZE-like job on `a` beside the first one, and
@@ -58,11 +63,7 @@ def test_conflicting_jobs_on_a_table_wait_for_each_other_and_others_run_beside(p
 
 
 def test_a_failed_job_is_raised_and_no_job_starts_after_it(pg_db):
-    conn = psycopg2.connect(pg_db)
-    with conn.cursor() as cur:
-        cur.execute("CREATE TABLE c (id int)")
-    conn.commit()
-    conn.close()
+    _create_tables(pg_db, "c")
     spans: list = []
 
     def fail(conn):
