@@ -78,10 +78,11 @@ def mongo_client(uri: str, timeout_ms: int = 10_000) -> pymongo.MongoClient:
 class TableJob:
     """A job on one table, with the lock its statement takes there: `shared` ones (CREATE INDEX's SHARE
     lock) run side by side on a table; any other (ANALYZE, VALIDATE CONSTRAINT: SHARE UPDATE EXCLUSIVE,
-    which conflicts with both) runs alone on it."""
+    which conflicts with both) runs alone on it. `name` says what it does (finalize reports progress by it)."""
     table: str
     shared: bool
     run: Callable[[Any], Any]
+    name: str = ""
 
     def __call__(self, conn) -> Any:
         return self.run(conn)

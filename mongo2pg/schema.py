@@ -147,21 +147,21 @@ def finalize(conn, mapping: Mapping, progress=None, connect=None, workers: int =
     tables.update({idx.name: table for table, idx in mapping.indexes()})
     for name, stmt in stmts:
         if name in fk_names:
-            _run_statement(name, tables[name], stmt, stages, "finalize: foreign keys added (NOT VALID)")(conn)
-    jobs = [TableJob(tables[n], True, _run_statement(n, tables[n], s, stages, "finalize: index builds"))
+            _statement_job(name, tables[name], stmt, stages, "finalize: foreign keys added (NOT VALID)")(conn)
+    jobs = [_statement_job(n, tables[n], s, stages, "finalize: index builds", shared=True)
             for n, s in stmts if n not in fk_names]
-    jobs += [TableJob(tables[n], False, _run_statement(n, tables[n], s, stages, "finalize: foreign key validation"))
+    jobs += [_statement_job(n, tables[n], s, stages, "finalize: foreign key validation")
              for n, s in validate_statements(conn, mapping)]
+    shown = {job.name for job in jobs}  # progress names the index and foreign key work, not the ANALYZEs
     if analyze:
-        jobs += [TableJob(t, False, _run_statement(f"ANALYZE {t}", t, sql.SQL("ANALYZE {}").format(sql.Identifier(t)),
-                                                   stages, "finalize: ANALYZE"))
-                 for t in list(mapping.tables) + list(mapping.junctions)]
+        jobs += [_statement_job(f"ANALYZE {t}", t, sql.SQL("ANALYZE {}").format(sql.Identifier(t)), stages,
+                                "finalize: ANALYZE") for t in list(mapping.tables) + list(mapping.junctions)]
     size = _table_sizes(conn)
     jobs.sort(key=lambda job: -size.get(job.table, 0))  # stable: a table's index builds, validations, ANALYZE
     conn.commit()
     done = run_on_connections(connect, jobs, workers) if connect else (job(conn) for job in jobs)
     for name in done:
-        if progress and not name.startswith("ANALYZE "):
+        if progress and name in shown:
             progress(name)
     return len(stmts)
 
@@ -174,7 +174,10 @@ def _table_sizes(conn) -> dict[str, int]:
         return dict(cur.fetchall())
 
 
-def _run_statement(name: str, table: str, stmt: sql.Composable, stages: Stages, stage: str):
+def _statement_job(name: str, table: str, stmt: sql.Composable, stages: Stages, stage: str,
+                   shared: bool = False) -> TableJob:
+    """The job running `stmt` on `table` (its lock `shared`, as CREATE INDEX's is), timed under `stage`;
+    it returns `name`."""
     def run(conn) -> str:
         try:
             with stages.timed(stage), conn.cursor() as cur:
@@ -185,7 +188,7 @@ def _run_statement(name: str, table: str, stmt: sql.Composable, stages: Stages, 
             conn.rollback()
             raise ConstraintRefused(table, name, exc) from None
         return name
-    return run
+    return TableJob(table, shared, run, name)
 
 
 def verify_applied(conn, mapping: Mapping) -> None:

@@ -49,10 +49,9 @@ class Part:
         return self.table.name + ("" if self.index is None else f"#{self.index}")
 
 
-def plan_parts(conn, opts: Options, tables: list[Table], counts: dict[str, int],
-               work: dict[str, int] | None = None) -> list[Part]:
-    """The parts to load, the most work first (`work`: the source's work_hint of each table, bytes of a
-    dump file; else its documents), so that the last parts left are short. A big collection of a dump
+def plan_parts(conn, opts: Options, tables: list[Table], counts: dict[str, int], work: dict[str, int]) -> list[Part]:
+    """The parts to load, the most work first (`work`: the source's work_hint of each table, a dump file's
+    bytes or a live collection's count; a range its share), so that the last parts left are short. A big collection of a dump
     splits into ordinal ranges, one per worker (a live source reads whole collections in _id order). The
     split is stored with the run's state the first time, so a resumed run uses the same ranges whatever
     its worker count."""
@@ -76,7 +75,6 @@ def plan_parts(conn, opts: Options, tables: list[Table], counts: dict[str, int],
             else:
                 parts += [Part(t, b - a, i, a, b) for i, (a, b) in enumerate(bounds)]
     conn.commit()
-    work = work or counts
     return sorted(parts, key=lambda p: -(work[p.table.name] * p.total / counts[p.table.name] if p.total else 0))
 
 
