@@ -110,27 +110,27 @@ def iter_documents(coll: DumpCollection, start: int = 0) -> Iterator[dict[str, A
 
 def iter_sized(coll: DumpCollection, start: int = 0) -> Iterator[tuple[dict[str, Any], int]]:
     """Yield (document, its BSON size) in file order, from ordinal `start`: the size bounds batches by bytes."""
+    decode = bson.decode
+    for raw, size in iter_raw_sized(coll, start):
+        yield decode(raw, CODEC), size
+
+
+def iter_raw_sized(coll: DumpCollection, start: int = 0) -> Iterator[tuple[bytes, int]]:
+    """Yield (raw BSON document, its size) in file order, from ordinal `start`."""
     with _open(coll.bson_path, coll.gzipped) as f:
         if start:
             skip_documents(f, start)
-        decode = bson.decode
         while True:
             head = f.read(4)
             if len(head) < 4:
                 return
             (size,) = _LEN.unpack(head)
-            yield decode(head + f.read(size - 4), CODEC), size
+            yield head + f.read(size - 4), size
 
 
 def iter_raw(coll: DumpCollection) -> Iterator[bytes]:
     """Yield each document's raw BSON bytes (for checksums and byte-level comparisons)."""
-    with _open(coll.bson_path, coll.gzipped) as f:
-        while True:
-            head = f.read(4)
-            if len(head) < 4:
-                return
-            (size,) = _LEN.unpack(head)
-            yield head + f.read(size - 4)
+    return (raw for raw, _ in iter_raw_sized(coll))
 
 
 def count_documents(coll: DumpCollection) -> int:

@@ -40,7 +40,7 @@ class Source(Protocol):
     def count(self, collection: str) -> int: ...
 
     def batches(self, collection: str, resume: ResumePoint, size: int, stop: int | None = None,
-                max_bytes: int | None = None) -> Iterator[list[dict[str, Any]]]: ...
+                max_bytes: int | None = None) -> Iterator[list[bytes]]: ...
 
     def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]: ...
 
@@ -63,12 +63,11 @@ def tune_gc_for_documents() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def _chunks(sized: Iterator[tuple[dict[str, Any], int]], size: int,
-            max_bytes: int | None) -> Iterator[list[dict[str, Any]]]:
+def _chunks(sized: Iterator[tuple[Any, int]], size: int, max_bytes: int | None) -> Iterator[list[Any]]:
     """Batches of at most `size` documents and (past the first document) at most `max_bytes` of BSON:
     the memory of a batch follows the bound, not the documents' size."""
     limit = max_bytes if max_bytes and max_bytes > 0 else 1 << 62
-    batch: list[dict[str, Any]] = []
+    batch: list[Any] = []
     held = 0
     for doc, n in sized:
         if batch and held + n > limit:
@@ -110,11 +109,11 @@ class DumpSource:
         return self._counts[collection]
 
     def batches(self, collection: str, resume: ResumePoint, size: int, stop: int | None = None,
-                max_bytes: int | None = None) -> Iterator[list[dict[str, Any]]]:
-        """From document ordinal resume.position up to `stop` (exclusive; None: the end)."""
+                max_bytes: int | None = None) -> Iterator[list[bytes]]:
+        """Raw BSON documents from ordinal resume.position up to `stop` (exclusive; None: the end)."""
         if collection not in self._colls:
             return iter(())
-        docs = dumpfmt.iter_sized(self._colls[collection], resume.position)
+        docs = dumpfmt.iter_raw_sized(self._colls[collection], resume.position)
         if stop is not None:
             docs = islice(docs, max(0, stop - resume.position))
         return _chunks(docs, size, max_bytes)
@@ -172,7 +171,8 @@ class MongoSource:
         return self.db[collection].count_documents({}) if collection in self._names else 0
 
     def batches(self, collection: str, resume: ResumePoint, size: int, stop: int | None = None,
-                max_bytes: int | None = None) -> Iterator[list[dict[str, Any]]]:
+                max_bytes: int | None = None) -> Iterator[list[bytes | memoryview]]:
+        """Raw BSON documents in _id order, after resume.last_id."""
         if stop is not None:
             raise ValueError("a live collection is read whole, in _id order (ordinal ranges are for dumps)")
         if collection not in self._names:
@@ -182,7 +182,7 @@ class MongoSource:
             query = {"_id": {"$gt": ObjectId(resume.last_id)}}
         cursor = self.db.get_collection(collection, codec_options=RAW).find(query, sort=[("_id", 1)],
                                                                              batch_size=size)
-        return _chunks(_decoded(cursor), size, max_bytes)
+        return _chunks(((d.raw, len(d.raw)) for d in cursor), size, max_bytes)
 
     def iter_all(self, collection: str) -> Iterator[dict[str, Any]]:
         if collection not in self._names:

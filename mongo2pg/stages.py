@@ -1,6 +1,6 @@
 """Where a migration's time goes: seconds per stage, in the run's summary (and `make bench`'s breakdown).
 
-Stages of the load are worker-seconds, added up over the worker processes (read and decode, transform,
+Stages of the load are worker-seconds, added up over the worker processes (read, decode and transform,
 COPY of the rows, COPY of the staged links, checkpoint and commit); the steps after it are wall seconds
 of the run, except the index builds, foreign-key work and ANALYZEs, which are connection-seconds (they
 run side by side).

@@ -16,13 +16,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import bson
 from bson import DatetimeMS, Decimal128, ObjectId, json_util
 from bson.tz_util import utc as bson_utc
 
-from .dumpfmt import to_extended_json
+from .dumpfmt import CODEC, to_extended_json
 from .ids import uuid_hex, uuid_text
 from .issues import FIXUP, REJECT, Issue
 from .mapping import Column, Mapping, Table
+
+try:
+    from ._fastrow import Plan as _RawPlan
+except ImportError:  # built without a C compiler: every document takes the Python path
+    _RawPlan = None
 
 NULL = "\\N"
 INT32 = (-(2**31), 2**31 - 1)
@@ -44,7 +50,8 @@ class Bad(Exception):
 @dataclass
 class BatchResult:
     lines: list[str] = field(default_factory=list)
-    docs: list[dict[str, Any]] = field(default_factory=list)  # aligned with lines (for late rejects)
+    # aligned with lines, for late rejects: the document, or its raw BSON when the C row builder made the line
+    docs: list[dict[str, Any] | bytes] = field(default_factory=list)
     uuids: list[str] = field(default_factory=list)  # aligned with lines: each row's id, as its line holds it
     stage: list[str] = field(default_factory=list)  # link stage lines
     links: list[tuple[str, str]] = field(default_factory=list)  # aligned with stage: (left id, right id)
@@ -245,6 +252,13 @@ CONVERTERS: dict[str, Callable[[Any], str]] = {
 }
 
 
+# The C row builder's names for the column types it settles itself (mongo2pg/_fastrow.c: enum kind).
+_RAW_KINDS = {"uuid": 1, "text": 2, "integer": 3, "bigint": 4, "double": 5, "boolean": 6, "timestamp": 7,
+              "enum": 8, "bytea": 9, "jsonb": 10, "text[]": 11, "uuid[]": 12, "integer[]": 13}
+# ... and for what a missing or null value becomes (enum null_rule).
+_NULL_IS_NULL, _NULL_IS_FILL, _NULL_IS_OID_TIME, _NULL_IS_SLOW = range(4)
+
+
 def converter_for(col: Column, mapping: Mapping) -> Callable[[Any], str]:
     return make_enum(mapping.enums[col.enum], col.enum) if col.type == "enum" else CONVERTERS[col.type]
 
@@ -339,6 +353,31 @@ class TableTransform:
                                | {s for _, s, _ in self._junctions} | set(table.drop))
         self.unknown_fields: Counter[str] = Counter()
         self.duplicate_links = 0
+        self._raw_row = self._raw_plan(mapping).row if _RawPlan is not None else None
+
+    def _raw_plan(self, mapping: Mapping):
+        """The C row builder's plan (mongo2pg/_fastrow.c): the same columns, fills and junctions as the
+        compiled row, by field name bytes; it settles the common cases and leaves the rest to Python."""
+        keys = sorted(self.known)
+        index = {k: i for i, k in enumerate(keys)}
+        fields = []
+        for src, _, c, fill_text in self._plan:
+            if not c.not_null:
+                rule = _NULL_IS_NULL
+            elif fill_text is not None:
+                rule = _NULL_IS_FILL
+            elif c.fill == "objectid_time":
+                rule = _NULL_IS_OID_TIME
+            else:
+                rule = _NULL_IS_SLOW
+            enum = ({v.encode(): copy_escape(v).encode() for v in mapping.enums[c.enum]} if c.type == "enum"
+                    else None)
+            fields.append((index[src], _RAW_KINDS.get(c.type, 0), rule,
+                           fill_text.encode() if fill_text is not None else None, enum))
+        tail = f"\t{copy_escape(self.table.collection)}\t"
+        junctions = tuple((index[fname], f"{jname}\t".encode(), f"{tail}{fname}\n".encode(), own_is_left)
+                          for jname, fname, own_is_left in self._junctions)
+        return _RawPlan(tuple(k.encode() for k in keys), index["_id"], tuple(fields), junctions)
 
     def convert_slow(self, doc: dict[str, Any], _id: ObjectId, own: str) -> str:
         """The generic loop, one converter call per column: the reference the compiled row follows."""
@@ -376,46 +415,73 @@ class TableTransform:
 
     def convert_batch(self, docs: Iterable[dict[str, Any]]) -> BatchResult:
         out = BatchResult()
-        tname = self.table.name
-        row = self._row
-        lines, kept, uuids = out.lines, out.docs, out.uuids
-        known = self.known
         for doc in docs:
-            _id = doc.get("_id")
-            if type(_id) is not ObjectId:
-                # the id as an operator searches for it (and as validation accounts for it): str(), not repr()
-                out.issues.append(Issue(REJECT, tname, str(_id), None, "bad_id",
-                                        "_id", f"_id is {type(_id).__name__}, not an ObjectId: no UUID can be derived",
-                                        to_extended_json(doc)))
-                out.rejected += 1
-                continue
-            h = _id.binary.hex()
-            if self.duplicates is not None and h in self.duplicates:
-                out.issues.append(replace(self.duplicates[h], document=to_extended_json(doc)))
-                out.rejected += 1
-                continue
-            own = h[:12] + "80008000" + h[12:]  # ids.uuid_hex, inline
-            try:
-                line = row(doc, _id, own)
-            except (Bad, _Slow):
-                try:
-                    line = self.convert_slow(doc, _id, own)
-                except _FieldBad as fb:
-                    out.issues.append(Issue(REJECT, tname, str(_id), uuid_text(_id), fb.bad.reason, fb.field,
-                                            fb.bad.message,
-                                            to_extended_json(doc)))
-                    out.rejected += 1
-                    continue
-            lines.append(line)
-            kept.append(doc)
-            uuids.append(own)
-            if not known.issuperset(doc):
-                self.unknown_fields.update(doc.keys() - known)
-            for jname, fname, own_is_left in self._junctions:
-                arr = doc.get(fname)
-                if arr is not None and arr != []:
-                    self._stage_links(out, _id, own, jname, fname, own_is_left, arr)
+            self._convert_doc(out, doc)
         return out
+
+    def convert_raw_batch(self, raws: Iterable[bytes]) -> BatchResult:
+        """The same as convert_batch on the decoded documents: each one's line from the C row builder when
+        it settles the document, else from the Python path on the decoded document."""
+        out = BatchResult()
+        raw_row, duplicates = self._raw_row, self.duplicates
+        if raw_row is None:
+            for raw in raws:
+                self._convert_doc(out, bson.decode(raw, CODEC))
+            return out
+        lines, kept, uuids, stage, links = out.lines, out.docs, out.uuids, out.stage, out.links
+        for raw in raws:
+            r = raw_row(raw)
+            if r is None or (duplicates is not None and r[1][:12] + r[1][20:] in duplicates):
+                self._convert_doc(out, bson.decode(raw, CODEC))
+                continue
+            line, own, doc_stage, doc_links, unknown, dups = r
+            lines.append(line)
+            kept.append(raw)
+            uuids.append(own)
+            if doc_stage:
+                stage += doc_stage
+                links += doc_links
+            if unknown is not None:
+                self.unknown_fields.update(set(unknown))
+            if dups:
+                self.duplicate_links += dups
+        return out
+
+    def _convert_doc(self, out: BatchResult, doc: dict[str, Any]) -> None:
+        tname = self.table.name
+        _id = doc.get("_id")
+        if type(_id) is not ObjectId:
+            # the id as an operator searches for it (and as validation accounts for it): str(), not repr()
+            out.issues.append(Issue(REJECT, tname, str(_id), None, "bad_id",
+                                    "_id", f"_id is {type(_id).__name__}, not an ObjectId: no UUID can be derived",
+                                    to_extended_json(doc)))
+            out.rejected += 1
+            return
+        h = _id.binary.hex()
+        if self.duplicates is not None and h in self.duplicates:
+            out.issues.append(replace(self.duplicates[h], document=to_extended_json(doc)))
+            out.rejected += 1
+            return
+        own = h[:12] + "80008000" + h[12:]  # ids.uuid_hex, inline
+        try:
+            line = self._row(doc, _id, own)
+        except (Bad, _Slow):
+            try:
+                line = self.convert_slow(doc, _id, own)
+            except _FieldBad as fb:
+                out.issues.append(Issue(REJECT, tname, str(_id), uuid_text(_id), fb.bad.reason, fb.field,
+                                        fb.bad.message, to_extended_json(doc)))
+                out.rejected += 1
+                return
+        out.lines.append(line)
+        out.docs.append(doc)
+        out.uuids.append(own)
+        if not self.known.issuperset(doc):
+            self.unknown_fields.update(doc.keys() - self.known)
+        for jname, fname, own_is_left in self._junctions:
+            arr = doc.get(fname)
+            if arr is not None and arr != []:
+                self._stage_links(out, _id, own, jname, fname, own_is_left, arr)
 
     def _stage_links(self, out: BatchResult, _id: ObjectId, own: str, jname: str, fname: str,
                      own_is_left: bool, arr: Any) -> None:

@@ -59,7 +59,7 @@ def test_clean_dump_migrates_every_record_and_validates(tmp_path, pg_db, clean_d
     # Where the time went, stage by stage (make bench prints it): every stage the run went through, and the
     # load's worker-seconds no more than its wall time times the workers.
     stages = summary["stages"]
-    for name in ("load (wall)", "load: read and decode", "load: transform", "load: COPY rows", "load: COPY link stage",
+    for name in ("load (wall)", "load: read", "load: decode and transform", "load: COPY rows", "load: COPY link stage",
                  "load: checkpoint and commit", "dangling references", "junction build",
                  "indexes, foreign keys, ANALYZE (wall)", "finalize: index builds", "finalize: foreign key validation",
                  "finalize: ANALYZE"):

@@ -8,10 +8,11 @@ from __future__ import annotations
 import io
 import time
 
+import bson
 import psycopg2
 from psycopg2 import sql
 
-from ..dumpfmt import to_extended_json
+from ..dumpfmt import CODEC, to_extended_json
 from ..ids import uuid_text
 from ..issues import REJECT, Issue
 from ..stages import Stages
@@ -68,6 +69,8 @@ def commit_batch(conn, table: str, columns: list[str], result: BatchResult, cp: 
         if refused:
             for idx, message in refused:
                 doc = result.docs[idx]
+                if not isinstance(doc, dict):  # the raw BSON the C row builder read
+                    doc = bson.decode(doc, CODEC)
                 issues.append(Issue(REJECT, table, str(doc["_id"]), uuid_text(doc["_id"]), "pg_rejected", None,
                                     f"PostgreSQL refused the row: {message}", to_extended_json(doc)))
             # Links staged from (or to) a refused record would dangle: drop them with it.
