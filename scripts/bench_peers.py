@@ -2,14 +2,15 @@
 """make bench-peers: ours against dlt on the same documents, the same server, in the same run.
 
 The server is make bench's: the postgresql role's settings for this host with the runbook's durability
-on. The documents: the NextCRM sample dump at --scale (default 0.1: 125,548 documents in 29
-collections). dlt (pinned in scripts/peers/requirements.txt, in .cache/peers-venv) loads every
-collection the way its documentation shows (scripts/peers/dlt_load.py: one resource per collection,
-its postgres destination, the csv loader (COPY) and the default insert_values); ours migrates the
-same dump end to end (junctions, indexes, foreign keys, ANALYZE). Prints documents/s of each and the
-ratio, with the target (ours >= 10x dlt's fastest).
+on. The documents: the NextCRM sample dump at --scale (default 1: the runbook's 1,254,390 records, in
+29 collections; a smaller scale measures mostly the fixed costs of starting and finishing). dlt (pinned
+in scripts/peers/requirements.txt, in .cache/peers-venv) loads every collection the way its
+documentation shows (scripts/peers/dlt_load.py: one resource per collection, its postgres destination,
+its fastest loader, csv (COPY); --loaders csv,insert_values adds its default one, ~9% slower here);
+ours migrates the same dump end to end (junctions, indexes, foreign keys, ANALYZE). Prints documents/s
+of each and the ratio, with the target (ours >= 10x dlt's fastest). About 4 minutes at scale 1.
 
-    python scripts/bench_peers.py [--scale F]
+    python scripts/bench_peers.py [--scale F] [--loaders csv,insert_values]
 """
 
 from __future__ import annotations
@@ -57,8 +58,14 @@ def dlt_seconds(python: Path, dump: Path, uri: str, loader: str) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scale", type=float, default=0.1, help="sample-data scale of the shared dump (default 0.1)")
+    ap.add_argument("--scale", type=float, default=1.0, help="sample-data scale of the shared dump (default 1)")
+    ap.add_argument("--loaders", default="csv", help="dlt loaders to run, comma-separated (default csv, its fastest; "
+                    "also: insert_values)")
     args = ap.parse_args()
+    loaders = [x.strip() for x in args.loaders.split(",") if x.strip()]
+    unknown = set(loaders) - {"csv", "insert_values"}
+    if unknown or not loaders:
+        ap.error(f"--loaders: csv and/or insert_values, not {', '.join(sorted(unknown)) or 'nothing'}")
     python = peers_python()
     dump = dump_for(args.scale)
     work = ROOT / ".cache" / "bench-peers"
@@ -68,7 +75,7 @@ def main() -> int:
         ours = migrate(pg, dump, work, "ours")
         docs = ours["docs"]
         rates = {}
-        for loader in ("csv", "insert_values"):
+        for loader in loaders:
             uri = pg.create_db(f"dlt_{loader}")
             started = time.monotonic()
             seconds = dlt_seconds(python, dump, uri, loader)
