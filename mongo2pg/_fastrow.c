@@ -38,6 +38,7 @@ typedef struct {
     Py_ssize_t n_keys, n_fields, n_junctions, id_key;
     key_t_ *keys; field_t *fields; junction_t *junctions; value_t *values;
     char *buf; size_t cap;
+    int ready;           /* set once __init__ has filled everything above */
 } Plan;
 
 /* ---- output buffer ---- */
@@ -515,6 +516,10 @@ static int junction_links(Plan *pl, const junction_t *j, const value_t *v, const
 
 /* Plan.row(data) -> (line, own, stage, links, unknown keys, duplicate links) or None: see the top. */
 static PyObject *Plan_row(Plan *pl, PyObject *arg) {
+    if (!pl->ready) {
+        PyErr_SetString(PyExc_RuntimeError, "Plan.row before Plan.__init__");
+        return NULL;
+    }
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
     const uint8_t *d = view.buf;
@@ -654,6 +659,7 @@ static int Plan_init(Plan *pl, PyObject *args, PyObject *kw) {
         bytes_of(head, &j->head, &j->head_len);
         bytes_of(tail, &j->tail, &j->tail_len);
     }
+    pl->ready = 1;
     return 0;
 }
 

@@ -234,3 +234,14 @@ def test_raw_path_equals_python_path_on_sample_data(dump, request):
     assert checked > 10_000
     if dump == "clean_dump":  # jsonb values and the odd rare case are the Python path's
         assert settled > 0.9 * checked, (settled, checked)
+
+
+def test_a_plan_refuses_to_work_uninitialised_or_twice():
+    from mongo2pg._fastrow import Plan
+
+    with pytest.raises(RuntimeError):
+        Plan.__new__(Plan).row(bson.encode({"_id": OIDS[0]}))
+    plan = TableTransform(parse_mapping(MAPPING), parse_mapping(MAPPING).tables["other"])._raw_row.__self__
+    with pytest.raises(RuntimeError):
+        plan.__init__((b"_id",), 0, (), ())
+    assert plan.row(bson.encode({"_id": OIDS[0]}))[1] == "650000000000" + "80008000" + "000000000001"
