@@ -9,6 +9,7 @@ document it cannot decode fails the same way. And the builder settles the common
 
 from __future__ import annotations
 
+import os
 import struct
 from datetime import datetime
 
@@ -174,13 +175,18 @@ def documents(draw) -> bytes:
     return _doc(els)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# make test: seeded examples, the same every run; make fuzz: ten times as many random ones, under ASan.
+FUZZ = os.environ.get("M2P_HYPOTHESIS_PROFILE") == "fuzz"
+
+
+@settings(max_examples=6000 if FUZZ else 600, derandomize=not FUZZ, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(documents(), min_size=1, max_size=5))
 def test_raw_path_equals_python_path_on_generated_documents(raws):
     _assert_same(parse_mapping(MAPPING), "thing", raws)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=4000 if FUZZ else 400, derandomize=not FUZZ, deadline=None)
 @given(documents(), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=4))
 def test_corrupted_bytes_fail_or_convert_the_same_on_both_paths(raw, edits):
     data = bytearray(raw)
