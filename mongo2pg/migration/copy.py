@@ -11,6 +11,7 @@ import time
 import bson
 import psycopg2
 from psycopg2 import sql
+from psycopg2.extensions import encodings
 
 from ..dumpfmt import CODEC, to_extended_json
 from ..ids import uuid_text
@@ -21,7 +22,10 @@ from .state import STATE, Checkpoint, insert_issues, write_checkpoint
 
 
 def _copy(cur, stmt: sql.Composable, lines: list[str]) -> None:
-    cur.copy_expert(stmt, io.StringIO("".join(lines)), size=1 << 20)
+    """COPY the lines as bytes in the connection's encoding (what psycopg2 does to a text file): a
+    StringIO of the batch would hold it as 4 bytes a character once any is non-ASCII."""
+    data = "".join(lines).encode(encodings[cur.connection.encoding])
+    cur.copy_expert(stmt, io.BytesIO(data), size=1 << 20)
 
 
 def copy_rows(cur, table: str, columns: list[str], lines: list[str]) -> list[tuple[int, str]]:
