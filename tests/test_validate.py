@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import psycopg2
 import pytest
@@ -103,12 +104,30 @@ def test_a_broken_transform_is_caught(pg, clean_dump, tmp_path, monkeypatch):
     import mongo2pg.transform as transform
     from mongo2pg.migration import Options, run
 
-    # Off by one in integers, in both paths: the compiled row's inline case and the generic converter.
+    # Off by one in integers, in every path: the C row builder's lines, the compiled row's inline case and
+    # the generic converter.
     original, original_fast = transform.conv_integer, transform._fast_expr
     monkeypatch.setitem(transform.CONVERTERS, "integer", lambda v: str(int(original(v)) + 1))
     monkeypatch.setattr(transform, "_fast_expr", lambda col, var: [f"{var} = str(v + 1) if type(v) is int else "
                                                                    f"_conv_{var}(v)"] if col.type == "integer"
                         else original_fast(col, var))
+    original_plan = transform.TableTransform._raw_plan
+
+    def broken_plan(self, mapping):
+        row = original_plan(self, mapping).row
+        ints = [1 + i for i, c in enumerate(c for c in self.table.columns if not c.primary_key) if c.type == "integer"]
+
+        def broken_row(raw):
+            r = row(raw)
+            if r is None:
+                return None
+            fields = r[0].rstrip("\n").split("\t")
+            for i in ints:
+                fields[i] = fields[i] if fields[i] == "\\N" else str(int(fields[i]) + 1)
+            return ("\t".join(fields) + "\n", *r[1:])
+        return SimpleNamespace(row=broken_row)
+
+    monkeypatch.setattr(transform.TableTransform, "_raw_plan", broken_plan)
     uri = pg.create_db("t_broken_transform")
     run(Options(pg_uri=uri, dump=str(clean_dump), workers=1, error_log=str(tmp_path / "e.log"),
                 checkpoint_file=str(tmp_path / "c.json")))
