@@ -120,9 +120,10 @@ def test_paused_workers_are_reported_hung_and_stopped_and_the_rerun_resumes(tmp_
 @pytest.mark.skipif(not (CGROUP_V1 / "cgroup.procs").exists() or os.geteuid() != 0,
                     reason="needs root and the cgroup v1 memory controller to make a small memory cgroup")
 def test_a_host_short_of_memory_stops_checkpointed_with_the_hint_and_the_rerun_resumes(tmp_path, pg_db, large_dump):
-    """The run inside a real memory cgroup of 600 MB: its three processes use more than a quarter of it (two
-    loaders with 16 MB batches of ~1 MB documents), so with --min-free-memory 0.75 the guard trips after a
-    batch. (At the limit itself the kernel would stall or kill the run, with nothing checkpointed.)"""
+    """The run inside a real memory cgroup of 600 MB: its three processes use more than a tenth of it (two
+    loaders with 16 MB batches of ~1 MB documents), so with --min-free-memory 0.9 the guard trips after a
+    batch. (At the limit itself the kernel would stall or kill the run, with nothing checkpointed.) Raw
+    batches and COPY as bytes took the run under a quarter, where 0.75 used to trip it."""
     group = CGROUP_V1 / f"m2p-test-{uuid.uuid4().hex[:8]}"
     group.mkdir()
     try:
@@ -130,9 +131,9 @@ def test_a_host_short_of_memory_stops_checkpointed_with_the_hint_and_the_rerun_r
         args = ("--dump", str(large_dump / "dump"), "--pg-uri", pg_db, "--mapping", str(large_dump / "blobs.yml"),
                 "--workers", "2", "--split-documents", "100")
         wrapper = ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "m2p"]
-        r = _cli(tmp_path, *args, "--quiet", "--min-free-memory", "0.75", wrapper=wrapper, timeout=180)
+        r = _cli(tmp_path, *args, "--quiet", "--min-free-memory", "0.9", wrapper=wrapper, timeout=180)
         assert r.returncode == 1, r.stderr
-        assert "available memory on the migration host is" in r.stderr and "(< 75%); checkpointed" in r.stderr
+        assert "available memory on the migration host is" in r.stderr and "(< 90%); checkpointed" in r.stderr
         assert "lower --batch-size / --batch-bytes or --workers" in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
     finally:
