@@ -57,6 +57,7 @@ class BatchResult:
     links: list[tuple[str, str]] = field(default_factory=list)  # aligned with stage: (left id, right id)
     issues: list[Issue] = field(default_factory=list)
     rejected: int = 0
+    last_id: str | None = None  # str() of the batch's last document's _id: where a live source resumes
     fixups: int = 0
 
 
@@ -429,12 +430,15 @@ class TableTransform:
                 self._convert_doc(out, bson.decode(raw, CODEC))
             return out
         lines, kept, uuids, stage, links = out.lines, out.docs, out.uuids, out.stage, out.links
+        last_own = None  # the last document's row id when the C builder made its line
         for raw in raws:
             r = raw_row(raw)
             if r is None or (duplicates is not None and r[1][:12] + r[1][20:] in duplicates):
                 self._convert_doc(out, bson.decode(raw, CODEC))
+                last_own = None
                 continue
             line, own, doc_stage, doc_links, unknown, dups = r
+            last_own = own
             lines.append(line)
             kept.append(raw)
             uuids.append(own)
@@ -445,11 +449,14 @@ class TableTransform:
                 self.unknown_fields.update(set(unknown))
             if dups:
                 self.duplicate_links += dups
+        if last_own is not None:
+            out.last_id = last_own[:12] + last_own[20:]  # the ObjectId's hex, as str() gives it
         return out
 
     def _convert_doc(self, out: BatchResult, doc: dict[str, Any]) -> None:
         tname = self.table.name
         _id = doc.get("_id")
+        out.last_id = None if _id is None else str(_id)
         if type(_id) is not ObjectId:
             # the id as an operator searches for it (and as validation accounts for it): str(), not repr()
             out.issues.append(Issue(REJECT, tname, str(_id), None, "bad_id",

@@ -85,7 +85,7 @@ def _outcome(transform: TableTransform, raws: list[bytes], raw_path: bool):
         return ("error", type(exc).__name__)
     # repr: NaN equals itself there
     docs = [repr(bson.decode(d, dumpfmt.CODEC) if isinstance(d, bytes) else d) for d in out.docs]
-    return (out.lines, docs, out.uuids, out.stage, out.links, out.issues, out.rejected, out.fixups,
+    return (out.lines, docs, out.uuids, out.stage, out.links, out.issues, out.rejected, out.fixups, out.last_id,
             dict(transform.unknown_fields), transform.duplicate_links)
 
 

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import bson
 import psycopg2
 
 from ..connect import LOAD_SESSION, pg_connect
-from ..dumpfmt import CODEC
 from ..errors import ConfigError, GuardTripped
 from ..hostmem import available_fraction
 from ..issues import REJECT, Issue
@@ -139,9 +137,8 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
             stages["load: read"] += time.perf_counter() - reading
             with stages.timed("load: decode and transform"):
                 result = transform.convert_raw_batch(batch)
-                last = bson.decode(batch[-1], CODEC).get("_id")
-            issues = commit_batch(conn, table.name, transform.columns, result, cp, len(batch),
-                                  str(last) if last is not None else None, batch_started, stages)
+            issues = commit_batch(conn, table.name, transform.columns, result, cp, len(batch), result.last_id,
+                                  batch_started, stages)
             del batch, result  # a batch's documents are the run's memory: free them before the next read
             batch_started = time.monotonic()
             events.put({"event": "batch", "table": label, "total": total, "position": cp.position,
