@@ -55,14 +55,21 @@ static int grow(Plan *pl, size_t need) {
 
 static const char HEX[] = "0123456789abcdef";
 
+/* The lowercase hex of n bytes at o; returns the end. */
+static char *put_hex(char *o, const uint8_t *p, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) { *o++ = HEX[p[i] >> 4]; *o++ = HEX[p[i] & 15]; }
+    return o;
+}
+
 static void uuid_hex(const uint8_t *oid, char *out) { /* ids.uuid_hex: 12 hex, 80008000, 12 hex */
-    for (int i = 0; i < 6; i++) { out[2 * i] = HEX[oid[i] >> 4]; out[2 * i + 1] = HEX[oid[i] & 15]; }
-    memcpy(out + 12, "80008000", 8);
-    for (int i = 6; i < 12; i++) { out[8 + 2 * i] = HEX[oid[i] >> 4]; out[8 + 2 * i + 1] = HEX[oid[i] & 15]; }
+    memcpy(put_hex(out, oid, 6), "80008000", 8);
+    put_hex(out + 20, oid + 6, 6);
 }
 
 static int32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return (int32_t)v; }  /* little-endian host */
 static int64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return (int64_t)v; }
+/* An int32 (type 0x10) or int64 (0x12) value. */
+static long long rd_int(uint8_t t, const uint8_t *p) { return t == 0x10 ? (long long)rd32(p) : (long long)rd64(p); }
 
 /* Strict UTF-8 as Python decodes it: no overlongs, no surrogates, nothing past U+10FFFF. Also refuses
  * NUL (PostgreSQL text cannot hold it). Returns 1 when valid. */
@@ -262,7 +269,7 @@ static int put_json(Plan *pl, size_t *ppos, uint8_t t, const uint8_t *p, Py_ssiz
     case 0x0A: PUT(pl, 4, "null"); break;
     case 0x08: if (p[0]) PUT(pl, 4, "true"); else PUT(pl, 5, "false"); break;
     case 0x10: case 0x12: {
-        int n = snprintf(tmp, sizeof tmp, "%lld", t == 0x10 ? (long long)rd32(p) : (long long)rd64(p));
+        int n = snprintf(tmp, sizeof tmp, "%lld", rd_int(t, p));
         PUT(pl, (size_t)n, tmp);
         break;
     }
@@ -327,7 +334,7 @@ static int put_array(Plan *pl, size_t *ppos, int kind, const value_t *v) {
             PUT(pl, 32, tmp);
         } else if (kind == K_INTEGER_ARRAY || t == 0x10 || t == 0x12) {
             if (t != 0x10 && t != 0x12) return 0;
-            long long x = t == 0x10 ? (long long)rd32(val) : (long long)rd64(val);
+            long long x = rd_int(t, val);
             if (kind == K_INTEGER_ARRAY && (x < INT32_MIN || x > INT32_MAX)) return 0;
             int n = snprintf(tmp, sizeof tmp, kind == K_INTEGER_ARRAY ? "%lld" : "\"%lld\"", x);
             PUT(pl, (size_t)n, tmp);
@@ -387,12 +394,12 @@ static int put_field(Plan *pl, size_t *ppos, const field_t *f, const value_t *v,
         break;
     case K_TEXT:  /* transform.conv_text: a string, or an ObjectId's or a number's str() */
         if (v->type == 0x07) {
-            for (int i = 0; i < 12; i++) { tmp[2 * i] = HEX[p[i] >> 4]; tmp[2 * i + 1] = HEX[p[i] & 15]; }
+            put_hex(tmp, p, 12);
             PUT(pl, 24, tmp);
             break;
         }
         if (v->type == 0x10 || v->type == 0x12) {
-            int n = snprintf(tmp, sizeof tmp, "%lld", v->type == 0x10 ? (long long)rd32(p) : (long long)rd64(p));
+            int n = snprintf(tmp, sizeof tmp, "%lld", rd_int(v->type, p));
             PUT(pl, (size_t)n, tmp);
             break;
         }
@@ -405,10 +412,8 @@ static int put_field(Plan *pl, size_t *ppos, const field_t *f, const value_t *v,
         if (put_escaped(pl, &pos, p + 4, v->len - 5) < 0) return -1;
         break;
     case K_INTEGER: case K_BIGINT: {
-        long long x;
-        if (v->type == 0x10) x = rd32(p);
-        else if (v->type == 0x12) x = rd64(p);
-        else return 0;
+        if (v->type != 0x10 && v->type != 0x12) return 0;
+        long long x = rd_int(v->type, p);
         if (f->kind == K_INTEGER && (x < INT32_MIN || x > INT32_MAX)) return 0;
         int n = snprintf(tmp, sizeof tmp, "%lld", x);
         PUT(pl, (size_t)n, tmp);
@@ -444,8 +449,7 @@ static int put_field(Plan *pl, size_t *ppos, const field_t *f, const value_t *v,
         if (grow(pl, pos + 3 + 2 * (size_t)n) < 0) return -1;
         char *o = pl->buf + pos;
         *o++ = '\\'; *o++ = '\\'; *o++ = 'x';
-        for (Py_ssize_t i = 0; i < n; i++) { *o++ = HEX[p[5 + i] >> 4]; *o++ = HEX[p[5 + i] & 15]; }
-        pos = (size_t)(o - pl->buf);
+        pos = (size_t)(put_hex(o, p + 5, n) - pl->buf);
         break;
     }
     case K_JSONB: {
