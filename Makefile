@@ -28,7 +28,7 @@ test: setup
 # dozen: M2P_EXAMPLES=N sets how many (default 300).
 fuzz: setup
 	M2P_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_properties.py
-	scripts/fuzz_fastrow.sh
+	scripts/fuzz_c_builders.sh
 
 # Molecule scenarios (molecule/<scenario>, listed in molecule/README.md), with the suite's total time.
 molecule: setup

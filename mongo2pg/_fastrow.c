@@ -7,11 +7,8 @@
  * Python path, which rejects or fixes it up by name. tests/test_fastrow.py compares both on generated
  * documents.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_bson.h"
 #include <math.h>
-#include <stdint.h>
-#include <string.h>
 
 enum kind { K_OTHER = 0, K_UUID, K_TEXT, K_INTEGER, K_BIGINT, K_DOUBLE, K_BOOLEAN, K_TIMESTAMP, K_ENUM, K_BYTEA,
             K_JSONB, K_TEXT_ARRAY, K_UUID_ARRAY, K_INTEGER_ARRAY };
@@ -37,71 +34,24 @@ typedef struct {
     PyObject *keep;      /* the Python objects whose buffers the pointers below read */
     Py_ssize_t n_keys, n_fields, n_junctions, id_key;
     key_t_ *keys; field_t *fields; junction_t *junctions; value_t *values;
-    char *buf; size_t cap;
+    outbuf_t out;
     int ready;           /* set once __init__ has filled everything above */
 } Plan;
 
 /* ---- output buffer ---- */
-static int grow(Plan *pl, size_t need) {
-    if (need <= pl->cap) return 0;
-    size_t cap = pl->cap ? pl->cap : 4096;
-    while (cap < need) cap *= 2;
-    char *b = PyMem_Realloc(pl->buf, cap);
-    if (!b) { PyErr_NoMemory(); return -1; }
-    pl->buf = b; pl->cap = cap;
-    return 0;
-}
-#define PUT(pl, n, src) do { if (grow(pl, pos + (n)) < 0) return -1; memcpy((pl)->buf + pos, (src), (n)); pos += (n); } while (0)
-
-static const char HEX[] = "0123456789abcdef";
-
-/* The lowercase hex of n bytes at o; returns the end. */
-static char *put_hex(char *o, const uint8_t *p, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i < n; i++) { *o++ = HEX[p[i] >> 4]; *o++ = HEX[p[i] & 15]; }
-    return o;
-}
+static int grow(Plan *pl, size_t need) { return out_grow(&pl->out, need); }
+#define PUT(pl, n, src) do { if (grow(pl, pos + (n)) < 0) return -1; memcpy((pl)->out.buf + pos, (src), (n)); pos += (n); } while (0)
 
 static void uuid_hex(const uint8_t *oid, char *out) { /* ids.uuid_hex: 12 hex, 80008000, 12 hex */
     memcpy(put_hex(out, oid, 6), "80008000", 8);
     put_hex(out + 20, oid + 6, 6);
 }
 
-static int32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return (int32_t)v; }  /* little-endian host */
-static int64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return (int64_t)v; }
-/* An int32 (type 0x10) or int64 (0x12) value. */
-static long long rd_int(uint8_t t, const uint8_t *p) { return t == 0x10 ? (long long)rd32(p) : (long long)rd64(p); }
-
-/* Strict UTF-8 as Python decodes it: no overlongs, no surrogates, nothing past U+10FFFF. Also refuses
- * NUL (PostgreSQL text cannot hold it). Returns 1 when valid. */
-static int valid_text(const uint8_t *s, Py_ssize_t n) {
-    Py_ssize_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        if (c < 0x80) { if (c == 0) return 0; i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) {
-            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
-            i += 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            if (i + 2 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80) return 0;
-            if (c == 0xE0 && s[i + 1] < 0xA0) return 0;   /* overlong */
-            if (c == 0xED && s[i + 1] >= 0xA0) return 0;  /* surrogate */
-            i += 3;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            if (i + 3 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80)
-                return 0;
-            if (c == 0xF0 && s[i + 1] < 0x90) return 0;   /* overlong */
-            if (c == 0xF4 && s[i + 1] >= 0x90) return 0;  /* past U+10FFFF */
-            i += 4;
-        } else return 0;
-    }
-    return 1;
-}
-
 /* transform.copy_escape: backslash, tab, newline and CR escaped for COPY text. */
 static int put_escaped(Plan *pl, size_t *ppos, const uint8_t *s, Py_ssize_t n) {
     size_t pos = *ppos;
     if (grow(pl, pos + 2 * (size_t)n) < 0) return -1;
-    char *o = pl->buf + pos;
+    char *o = pl->out.buf + pos;
     for (Py_ssize_t i = 0; i < n; i++) {
         uint8_t c = s[i];
         switch (c) {
@@ -112,37 +62,16 @@ static int put_escaped(Plan *pl, size_t *ppos, const uint8_t *s, Py_ssize_t n) {
         default: *o++ = (char)c;
         }
     }
-    *ppos = (size_t)(o - pl->buf);
+    *ppos = (size_t)(o - pl->out.buf);
     return 0;
 }
-
-/* Days since 1970-01-01 -> civil date (H. Hinnant's algorithm). */
-static void civil(int64_t z, int64_t *y, int *m, int *d) {
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-#define MS_MIN (-62135596800000LL)  /* 0001-01-01 00:00:00.000 */
-#define MS_MAX (253402300799999LL)  /* 9999-12-31 23:59:59.999 */
 
 /* timestamp(3) text of ms since 1970, as transform.timestamp_text writes it. 0 when outside years 1-9999
  * (pymongo then decodes a DatetimeMS, which the Python path rejects). */
 static int put_timestamp(Plan *pl, size_t *ppos, int64_t ms) {
-    if (ms < MS_MIN || ms > MS_MAX) return 0;
-    int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
-    int64_t rem = ms - days * 86400000;
-    int64_t y; int m, d;
-    civil(days, &y, &m, &d);
     char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%04d-%02d-%02d %02d:%02d:%02d.%03d", (int)y, m, d, (int)(rem / 3600000),
-                     (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
+    int n = ms_text(ms, tmp);
+    if (n == 0) return 0;
     size_t pos = *ppos;
     PUT(pl, (size_t)n, tmp);
     *ppos = pos;
@@ -160,82 +89,21 @@ static int put_double(Plan *pl, size_t *ppos, double x, const char *nan, const c
         if (!r) return -1;
         size_t n = strlen(r);
         if (grow(pl, pos + n) < 0) { PyMem_Free(r); return -1; }
-        memcpy(pl->buf + pos, r, n); pos += n;
+        memcpy(pl->out.buf + pos, r, n); pos += n;
         PyMem_Free(r);
     }
     *ppos = pos;
     return 0;
 }
 
-/* ---- one BSON element's extent ---- */
-/* Size of the value of type t at p (bytes left: n), or -1 when malformed or a type left to Python. */
-static int well_formed(const uint8_t *d, Py_ssize_t n, int depth);
-
-static Py_ssize_t value_size(uint8_t t, const uint8_t *p, Py_ssize_t n, int depth) {
-    int32_t l;
-    switch (t) {
-    case 0x01: case 0x09: case 0x11: case 0x12: return n >= 8 ? 8 : -1;
-    case 0x07: return n >= 12 ? 12 : -1;
-    case 0x08: return n >= 1 && p[0] <= 1 ? 1 : -1;  /* pymongo refuses any other byte */
-    case 0x0A: case 0x06: case 0x7F: case 0xFF: return 0;
-    case 0x10: return n >= 4 ? 4 : -1;
-    case 0x13: return n >= 16 ? 16 : -1;
-    case 0x02: case 0x0D: case 0x0E:
-        if (n < 4) return -1;
-        l = rd32(p);
-        if (l < 1 || (Py_ssize_t)l > n - 4 || p[4 + l - 1] != 0) return -1;
-        return 4 + (Py_ssize_t)l;
-    case 0x03: case 0x04:
-        if (n < 4) return -1;
-        l = rd32(p);
-        if (l < 5 || (Py_ssize_t)l > n || p[l - 1] != 0 || depth > 100 || !well_formed(p, l, depth + 1)) return -1;
-        return l;
-    case 0x05:
-        if (n < 5) return -1;
-        l = rd32(p);
-        if (l < 0 || (Py_ssize_t)l > n - 5 || p[4] == 0x02) return -1;  /* subtype 2's inner length: Python checks */
-        return 5 + (Py_ssize_t)l;
-    default: return -1;  /* regex, dbpointer, code with scope and unknown types: Python's decoder decides */
-    }
-}
-
-/* A nested document's elements fill it exactly (pymongo refuses the whole document otherwise). */
-static int well_formed(const uint8_t *d, Py_ssize_t n, int depth) {
-    const uint8_t *q = d + 4, *end = d + n - 1;
-    while (q < end) {
-        uint8_t t = *q++;
-        const uint8_t *nul = memchr(q, 0, (size_t)(end - q));
-        if (!nul) return 0;
-        Py_ssize_t size = value_size(t, nul + 1, end - (nul + 1), depth);
-        if (size < 0) return 0;
-        q = nul + 1 + size;
-    }
-    return q == end;
-}
-
 /* ---- jsonb and arrays ---- */
-/* The elements of a BSON document or array value (already checked well formed by value_size). */
-typedef struct { const uint8_t *q, *end; } iter_t;
-static iter_t iter_of(const uint8_t *p, int32_t len) { iter_t it = {p + 4, p + len - 1}; return it; }
-static int next_elem(iter_t *it, uint8_t *t, const uint8_t **name, Py_ssize_t *name_len, const uint8_t **val,
-                     Py_ssize_t *size) {
-    if (it->q >= it->end) return 0;
-    *t = *it->q++;
-    const uint8_t *nul = memchr(it->q, 0, (size_t)(it->end - it->q));
-    *name = it->q; *name_len = nul - it->q;
-    *val = nul + 1;
-    *size = value_size(*t, *val, it->end - *val, 0);
-    it->q = *val + *size;
-    return 1;
-}
-
 /* A JSON string as json.JSONEncoder(ensure_ascii=False) writes it, then every backslash doubled for COPY
  * (transform.conv_jsonb). 0 for invalid UTF-8 or a NUL (Python rejects them by name). */
 static int put_json_string(Plan *pl, size_t *ppos, const uint8_t *s, Py_ssize_t n) {
     if (!valid_text(s, n)) return 0;
     size_t pos = *ppos;
     if (grow(pl, pos + 2 + 12 * (size_t)n) < 0) return -1;
-    char *o = pl->buf + pos;
+    char *o = pl->out.buf + pos;
     *o++ = '"';
     for (Py_ssize_t i = 0; i < n; i++) {
         uint8_t c = s[i];
@@ -254,7 +122,7 @@ static int put_json_string(Plan *pl, size_t *ppos, const uint8_t *s, Py_ssize_t 
         else *o++ = (char)c;
     }
     *o++ = '"';
-    *ppos = (size_t)(o - pl->buf);
+    *ppos = (size_t)(o - pl->out.buf);
     return 1;
 }
 
@@ -343,7 +211,7 @@ static int put_array(Plan *pl, size_t *ppos, int kind, const value_t *v) {
             Py_ssize_t n = size - 5;
             if (!valid_text(s, n)) return 0;
             if (grow(pl, pos + 2 + 4 * (size_t)n) < 0) return -1;
-            char *o = pl->buf + pos;
+            char *o = pl->out.buf + pos;
             *o++ = '"';
             for (Py_ssize_t i = 0; i < n; i++) {
                 uint8_t c = s[i];
@@ -357,7 +225,7 @@ static int put_array(Plan *pl, size_t *ppos, int kind, const value_t *v) {
                 }
             }
             *o++ = '"';
-            pos = (size_t)(o - pl->buf);
+            pos = (size_t)(o - pl->out.buf);
         } else {
             return 0;  /* floats, nested values: Python */
         }
@@ -447,9 +315,9 @@ static int put_field(Plan *pl, size_t *ppos, const field_t *f, const value_t *v,
         if (v->type != 0x05) return 0;
         Py_ssize_t n = rd32(p);
         if (grow(pl, pos + 3 + 2 * (size_t)n) < 0) return -1;
-        char *o = pl->buf + pos;
+        char *o = pl->out.buf + pos;
         *o++ = '\\'; *o++ = '\\'; *o++ = 'x';
-        pos = (size_t)(put_hex(o, p + 5, n) - pl->buf);
+        pos = (size_t)(put_hex(o, p + 5, n) - pl->out.buf);
         break;
     }
     case K_JSONB: {
@@ -503,7 +371,7 @@ static int junction_links(Plan *pl, const junction_t *j, const value_t *v, const
         PUT(pl, (size_t)j->head_len, j->head);
         PUT(pl, 32, left); PUT(pl, 1, "\t"); PUT(pl, 32, right);
         PUT(pl, (size_t)j->tail_len, j->tail);
-        PyObject *line = PyUnicode_DecodeUTF8(pl->buf, (Py_ssize_t)pos, NULL);
+        PyObject *line = PyUnicode_DecodeUTF8(pl->out.buf, (Py_ssize_t)pos, NULL);
         if (!line) return -1;
         int rc = PyList_Append(stage, line);
         Py_DECREF(line);
@@ -563,17 +431,17 @@ static PyObject *Plan_row(Plan *pl, PyObject *arg) {
     uuid_hex(id->p, own);
     size_t pos = 0;
     if (grow(pl, 64) < 0) goto fail;
-    memcpy(pl->buf, own, 32); pos = 32;
+    memcpy(pl->out.buf, own, 32); pos = 32;
     for (Py_ssize_t i = 0; i < pl->n_fields; i++) {
         if (grow(pl, pos + 1) < 0) goto fail;
-        pl->buf[pos++] = '\t';
+        pl->out.buf[pos++] = '\t';
         int rc = put_field(pl, &pos, &pl->fields[i], &pl->values[pl->fields[i].key], id->p);
         if (rc < 0) goto fail;
         if (rc == 0) goto slow;
     }
     if (grow(pl, pos + 1) < 0) goto fail;
-    pl->buf[pos++] = '\n';
-    if (!(line = PyUnicode_DecodeUTF8(pl->buf, (Py_ssize_t)pos, NULL))) goto fail;
+    pl->out.buf[pos++] = '\n';
+    if (!(line = PyUnicode_DecodeUTF8(pl->out.buf, (Py_ssize_t)pos, NULL))) goto fail;
     if (!(stage = PyList_New(0)) || !(links = PyList_New(0))) goto fail;
     long dups = 0;
     for (Py_ssize_t i = 0; i < pl->n_junctions; i++) {
@@ -674,7 +542,7 @@ static void Plan_dealloc(Plan *pl) {
             PyMem_Free(pl->fields[i].enum_in_len); PyMem_Free(pl->fields[i].enum_out_len);
         }
     PyMem_Free(pl->keys); PyMem_Free(pl->values); PyMem_Free(pl->fields); PyMem_Free(pl->junctions);
-    PyMem_Free(pl->buf);
+    PyMem_Free(pl->out.buf);
     Py_XDECREF(pl->keep);
     Py_TYPE(pl)->tp_free((PyObject *)pl);
 }

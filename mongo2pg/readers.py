@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Protocol
 
-import bson
 from bson import ObjectId
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
@@ -46,7 +45,7 @@ class Source(Protocol):
 
     def iter_all(self, collection: str) -> Iterator[dict[str, Any]]: ...
 
-    def iter_sized(self, collection: str) -> Iterator[tuple[dict[str, Any], int]]: ...
+    def iter_raw(self, collection: str) -> Iterator[bytes | memoryview]: ...
 
     def size_bytes(self) -> int: ...
 
@@ -82,15 +81,6 @@ def _chunks(sized: Iterator[tuple[Any, int]], size: int, max_bytes: int | None) 
         yield batch
 
 
-def _decoded(raw_docs) -> Iterator[tuple[dict[str, Any], int]]:
-    """(document, BSON size) from raw documents; pymongo hands a raw document's bytes as a memoryview
-    for some replies, which bson.decode takes as it is."""
-    decode = bson.decode
-    for raw in raw_docs:
-        data = raw.raw
-        yield decode(data, dumpfmt.CODEC), len(data)
-
-
 class DumpSource:
     def __init__(self, dump: str, db: str = "nextcrm"):
         self.db_dir = dumpfmt.resolve_db_dir(dump, db)
@@ -123,11 +113,11 @@ class DumpSource:
             return iter(())
         return dumpfmt.iter_documents(self._colls[collection])
 
-    def iter_sized(self, collection: str) -> Iterator[tuple[dict[str, Any], int]]:
-        """Every document with its BSON size, in file order."""
+    def iter_raw(self, collection: str) -> Iterator[bytes]:
+        """Every document as raw BSON, in file order."""
         if collection not in self._colls:
             return iter(())
-        return dumpfmt.iter_sized(self._colls[collection])
+        return dumpfmt.iter_raw(self._colls[collection])
 
     def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]:
         """Documents by _id hex: one scan of the file (used only for the rare late reject)."""
@@ -189,12 +179,12 @@ class MongoSource:
             return iter(())
         return self.db[collection].find({}, sort=[("_id", 1)], batch_size=5000)
 
-    def iter_sized(self, collection: str) -> Iterator[tuple[dict[str, Any], int]]:
-        """Every document with its BSON size, in _id order."""
+    def iter_raw(self, collection: str) -> Iterator[bytes | memoryview]:
+        """Every document as raw BSON (pymongo hands some replies' documents as memoryviews), in _id order."""
         if collection not in self._names:
             return iter(())
-        return _decoded(self.db.get_collection(collection, codec_options=RAW).find({}, sort=[("_id", 1)],
-                                                                                    batch_size=5000))
+        return (d.raw for d in self.db.get_collection(collection, codec_options=RAW).find({}, sort=[("_id", 1)],
+                                                                                           batch_size=5000))
 
     def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]:
         if not ids:

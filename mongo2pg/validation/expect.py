@@ -21,11 +21,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bson import DatetimeMS, Decimal128, ObjectId, json_util
+from bson import DatetimeMS, Decimal128, Int64, ObjectId, json_util
 from psycopg2 import sql
 
 from ..ids import IdFormatError, objectid_from_uuid
 from ..mapping import Column, Table
+
+try:  # the C digest builder (setup builds it); without it every document takes the Python path below
+    from ._fastdigest import DigestPlan as _RawDigest
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _RawDigest = None
 
 _INT_TEXT = re.compile(r"^[+-]?\d+$")
 _RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED, tz_aware=True)
@@ -68,7 +73,10 @@ def chunk_digest_query(table: Table) -> sql.Composable:
     escaping every value.)"""
     sep, null = sql.SQL(f"chr({ord(ROW_SEP)})"), sql.SQL(f"chr({ord(NULL_MARK)})")
     fields = [_digest_expr(table.pk)] + [_digest_expr(c) for c in table.columns if not c.primary_key]
-    row = sql.SQL(f" || chr({ord(ROW_SEP)}) || ").join(sql.SQL("coalesce({f}, {n})").format(f=f, n=null) for f in fields)
+    # concat_ws copies each value once, where a chain of || copies the row built so far at every field
+    # (three quarters of the query on production-sized invoices); with every NULL coalesced it skips none.
+    row = sql.SQL("concat_ws({sep}, {fields})").format(sep=sep, fields=sql.SQL(", ").join(
+        sql.SQL("coalesce({f}, {n})").format(f=f, n=null) for f in fields))
     nulls = sql.SQL("num_nulls({})").format(sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns))
     # Rows from a subquery sorted by the key: the primary key's index scan yields them in order, where an
     # ORDER BY inside string_agg sorts them again (a sixth of the query). Should the order ever differ, the
@@ -201,7 +209,7 @@ def pg_jsonb_text(v: Any) -> str:
         return "{" + ", ".join(_JSON_STRING(k) + ": " + pg_jsonb_text(v[k]) for k in sorted(v, key=_jsonb_key)) + "}"
     if t is list:
         return "[" + ", ".join(map(pg_jsonb_text, v)) + "]"
-    if t is int:
+    if t is int or t is Int64:
         return str(v)
     if v is True:
         return "true"
@@ -234,8 +242,9 @@ _FAST = {
              "    h = v.binary.hex()",
              "    {e} = " + "{uuid}",
              "else: {e} = SLOW"],
-    "integer": ["{e} = None if v is None else str(v) if type(v) is int else SLOW"],
-    "bigint": ["{e} = None if v is None else str(v) if type(v) is int else SLOW"],
+    # int64 values decode as Int64 (a subclass of int)
+    "integer": ["{e} = None if v is None else str(v) if type(v) is int or type(v) is Int64 else SLOW"],
+    "bigint": ["{e} = None if v is None else str(v) if type(v) is int or type(v) is Int64 else SLOW"],
     "double": ["{e} = None if v is None else repr(v) if type(v) is float else SLOW"],
     "boolean": ["{e} = None if v is None else 'true' if v is True else 'false' if v is False else SLOW"],
     # naive datetimes are UTC (dumpfmt.CODEC): ms_text, inline
@@ -267,7 +276,7 @@ def compile_expected_row(table: Table, form: str = "row") -> Callable[[dict[str,
     Fills and fix-ups aside (those rows differ, and the full rules settle them).
     """
     cols = [(i, c) for i, c in enumerate(table.columns) if not c.primary_key]
-    namespace: dict[str, Any] = {"ObjectId": ObjectId, "datetime": datetime, "SLOW": SLOW, "ms_text": ms_text,
+    namespace: dict[str, Any] = {"ObjectId": ObjectId, "Int64": Int64, "datetime": datetime, "SLOW": SLOW, "ms_text": ms_text,
                                  "jsonb": _jsonb_or_slow, "text_array": _text_array_or_slow,
                                  "FIELDS": tuple(c.source for _, c in cols), "SEP": ROW_SEP, "NUL": NULL_MARK}
     body = ["def expect(doc, own):"]
@@ -289,3 +298,23 @@ def compile_expected_row(table: Table, form: str = "row") -> Callable[[dict[str,
                     f"{' + '.join(f'({n} is None)' for n in names) or '0'}")
     exec("\n".join(body), namespace)  # noqa: S102 - source built above from the validated mapping only
     return namespace["expect"]
+
+
+# The C digest builder's names for the types (mongo2pg/validation/_fastdigest.c: enum dkind): the same
+# rules as _FAST and _AS_IS above, uuid[] and integer[] settled only when NULL.
+_RAW_DIGEST_KINDS = {"text": 1, "enum": 1, "uuid": 2, "integer": 3, "bigint": 3, "double": 4, "boolean": 5,
+                     "timestamp": 6, "jsonb": 7, "text[]": 8, "bytea": 9, "uuid[]": 10, "integer[]": 10}
+
+
+def compile_raw_digest(table: Table, links: list[tuple[set[bytes], str, bool]]) -> Any:
+    """The C twin of compile_expected_row(table, "digest") for raw BSON, which also adds each document's
+    junction links to their sets as rows.py does: `plan.row(raw) -> (uuid_hex, text bytes or None, nulls)`,
+    None when the document is for the Python path whole (unreadable here, or an _id that is no ObjectId).
+    None when the builder is not built."""
+    if _RawDigest is None:
+        return None
+    keys: dict[str, int] = {"_id": 0}
+    key = lambda name: keys.setdefault(name, len(keys))  # noqa: E731
+    cols = tuple((key(c.source), _RAW_DIGEST_KINDS[c.type]) for c in table.columns if not c.primary_key)
+    spec = tuple((key(field), own_is_left, links_set) for links_set, field, own_is_left in links)
+    return _RawDigest(tuple(k.encode() for k in keys), 0, cols, spec)

@@ -13,9 +13,11 @@ from collections import defaultdict
 from itertools import islice
 from typing import Any
 
+import bson
 from bson import ObjectId
 from psycopg2 import sql
 
+from ..dumpfmt import CODEC
 from ..ids import IdFormatError, objectid_from_uuid, uuid_from_objectid, uuid_text
 from ..issues import ErrorLogAccount
 from ..mapping import Column, Mapping, Table
@@ -26,6 +28,7 @@ from .expect import (
     NoValue,
     chunk_digest_query,
     compile_expected_row,
+    compile_raw_digest,
     expected_text,
     matches,
     ms_text,
@@ -36,6 +39,7 @@ from .report import MAX_LISTED, TableCheck, new_lists
 CHUNK = 5_000  # documents per comparison, at most: one digest query, or one row-by-row look-up
 CHUNK_BYTES = 16 << 20  # BSON bytes per comparison, at most: memory follows this, not the documents' size
 NUMBER_TYPES = {"integer", "bigint", "double"}
+ROW_SEP_BYTES, NULL_MARK_BYTES = ROW_SEP.encode(), NULL_MARK.encode()
 
 
 def _fill_expected(col: Column, oid: ObjectId, enums) -> Any:
@@ -93,25 +97,28 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
     fixed = {c.name: log.fixed.get((table.name, c.source), set()) for c in cols}
     links = [(junction_expected[j.name], s.field, s.holds == "right")
              for j, s in mapping.junction_sources(table.collection)]
+    plan = compile_raw_digest(table, [(exp_set, field_name, own_is_left) for exp_set, field_name, own_is_left in links])
     rejected_in_source = 0
-    docs: list[dict] = []
+    docs: list[bytes | dict] = []  # raw BSON, or the document already decoded (the Python path)
     uids: list[str | None] = []  # each document's UUID as hex, None for an _id that is no ObjectId
+    texts: list[bytes | None] = []  # each expected digest row the C builder settled, None: by expect.py
+    nulls: list[int] = []
 
     def flush() -> None:
         nonlocal rejected_in_source
-        skipped = _chunk_proven(cur, select_digest, expect_digest, 1 + len(cols), docs, uids, rejected)
+        skipped = _chunk_proven(cur, select_digest, expect_digest, 1 + len(cols), docs, uids, texts, nulls, rejected)
         if skipped is None:
             check_rows()
         else:
             chk.rows_checked += len(docs) - skipped
             rejected_in_source += skipped
-        docs.clear()
-        uids.clear()
+        for held_list in (docs, uids, texts, nulls):
+            held_list.clear()
 
     def check_rows() -> None:
         """Row by row: which documents are lost, rejected, present; the full rules where a row differs."""
         nonlocal rejected_in_source
-        keyed = [(d, None if u is None else uuid_text(d["_id"])) for d, u in zip(docs, uids, strict=True)]
+        keyed = [(d, None if u is None else uuid_text(d["_id"])) for d, u in zip(map(_decoded, docs), uids, strict=True)]
         cur.execute(select_ids, ([u for _, u in keyed if u is not None],))
         rows = {r[0]: r for r in cur.fetchall()}
         for d, u in keyed:
@@ -137,28 +144,38 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
                 _compare_fields(chk, mapping, table, cols, d, str(d["_id"]), row, fixed, report)
 
     count = held = 0
-    for d, size in source.iter_sized(table.collection):
+    for raw in source.iter_raw(table.collection):
         count += 1
-        _id = d.get("_id")
-        if type(_id) is ObjectId:
-            h = _id.binary.hex()
-            u = h[:12] + "80008000" + h[12:]  # ids.uuid_hex, inline: the digest's form (PostgreSQL reads it too)
+        got = plan.row(raw) if plan is not None else None
+        if got is not None:  # links added by the builder
+            doc: bytes | dict = raw
+            u, text, n = got
+            key = u[:12] + u[20:]  # the ObjectId's hex
         else:
-            u = None
-        if links and u is not None:
-            own = _id.binary
-            for exp_set, field_name, own_is_left in links:
-                arr = d.get(field_name)
-                if isinstance(arr, list):
-                    for e in arr:
-                        if isinstance(e, ObjectId):
-                            exp_set.add(own + e.binary if own_is_left else e.binary + own)
-        if sample_ids is not None and str(_id) not in sample_ids:
-            rejected_in_source += str(_id) in rejected
+            doc = d = bson.decode(raw, CODEC)
+            text, n = None, 0
+            _id = d.get("_id")
+            if type(_id) is ObjectId:
+                key = _id.binary.hex()
+                u = key[:12] + "80008000" + key[12:]  # ids.uuid_hex, inline: the digest's form
+            else:
+                key, u = str(_id), None
+            if links and u is not None:
+                own = _id.binary
+                for exp_set, field_name, own_is_left in links:
+                    arr = d.get(field_name)
+                    if isinstance(arr, list):
+                        for e in arr:
+                            if isinstance(e, ObjectId):
+                                exp_set.add(own + e.binary if own_is_left else e.binary + own)
+        if sample_ids is not None and key not in sample_ids:
+            rejected_in_source += key in rejected
             continue
-        docs.append(d)
+        docs.append(doc)
         uids.append(u)
-        held += size
+        texts.append(text)
+        nulls.append(n)
+        held += len(raw)
         if len(docs) >= CHUNK or held >= CHUNK_BYTES:
             flush()
             held = 0
@@ -175,31 +192,42 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
     return chk
 
 
-def _chunk_proven(cur, select_digest, expect, width: int, docs: list[dict], uids: list[str | None],
-                  rejected: set[str]) -> int | None:
+def _decoded(doc: bytes | dict) -> dict:
+    return doc if type(doc) is dict else bson.decode(doc, CODEC)
+
+
+def _chunk_proven(cur, select_digest, expect, width: int, docs: list, uids: list[str | None],
+                  texts: list[bytes | None], nulls: list[int], rejected: set[str]) -> int | None:
     """Prove a chunk at once: the target's rows over the chunk's id range are exactly the expected rows
     of its documents that were not rejected. PostgreSQL hashes its rows' text, we hash the expected
-    text; equal counts and digests prove every field of every row. Returns how many of the chunk's
-    documents the error log accounts for as rejected, or None: not proven (documents out of id order,
-    a non-ObjectId id, a value left to the full rules, or any difference), for the row-by-row check.
+    text (the C builder's, or expect.py's for a row it left); equal counts and digests prove every field
+    of every row. Returns how many of the chunk's documents the error log accounts for as rejected, or
+    None: not proven (documents out of id order, a non-ObjectId id, a value left to the full rules, or
+    any difference), for the row-by-row check.
     """
     if None in uids:
         return None
     total = len(docs)
     if rejected:
-        kept = [(d, u) for d, u in zip(docs, uids, strict=True) if str(d["_id"]) not in rejected]
-        docs, uids = [d for d, _ in kept], [u for _, u in kept]
+        kept = [i for i, u in enumerate(uids) if u[:12] + u[20:] not in rejected]
+        docs, uids = [docs[i] for i in kept], [uids[i] for i in kept]
+        texts, nulls = [texts[i] for i in kept], [nulls[i] for i in kept]
     if not uids or not all(map(str.__lt__, uids, islice(uids, 1, None))):
         return None
-    try:
-        texts, nulls = zip(*map(expect, docs, uids), strict=True)
-        text = ROW_SEP.join(texts)
-        data = text.encode("utf-8")
-    except (TypeError, UnicodeEncodeError):  # a value left to the full rules, or not valid UTF-8
-        return None
-    # The separators and NULL marks are exactly the structural ones: no expected value holds either.
-    if text.count(ROW_SEP) != len(texts) * width - 1 or text.count(NULL_MARK) != sum(nulls):
-        return None
+    if None in texts:
+        texts, nulls = list(texts), list(nulls)
+        try:
+            for i, t in enumerate(texts):
+                if t is None:
+                    row, nulls[i] = expect(_decoded(docs[i]), uids[i])
+                    texts[i] = row.encode("utf-8")
+                    # The separators and NULL marks are exactly the structural ones: no expected value holds
+                    # either. (The C builder's rows hold no other: it leaves such a value to this path.)
+                    if texts[i].count(ROW_SEP_BYTES) != width - 1 or texts[i].count(NULL_MARK_BYTES) != nulls[i]:
+                        return None
+        except (TypeError, UnicodeEncodeError):  # a value left to the full rules, or not valid UTF-8
+            return None
+    data = ROW_SEP_BYTES.join(texts)
     cur.execute(select_digest, (uids[0], uids[-1]))
     count, null_count, digest = cur.fetchone()
     if count != len(uids) or null_count != sum(nulls) or digest != hashlib.sha256(data).hexdigest():
