@@ -1,6 +1,6 @@
 /* Reading raw BSON without building Python objects, for the C builders (_fastrow.c: the load's COPY
- * lines; _fastdigest.c: validation's expected digest text). Only the BSON spec's facts live here (element
- * extents, strict UTF-8, little-endian numbers, the civil calendar), the same for any reader; what a
+ * lines; _fastdigest.c: validation's expected digest text). Only what any reader needs lives here
+ * (element extents, field names, strict UTF-8, numbers and dates as digits, the civil calendar); what a
  * value becomes stays in each builder, written from its own Python reference (transform.py,
  * validation/expect.py) and compared with it by its own tests, so the two never share a rule.
  */
@@ -81,16 +81,59 @@ static void civil(int64_t z, int64_t *y, int *m, int *d) {
 #define MS_MIN (-62135596800000LL)  /* 0001-01-01 00:00:00.000 */
 #define MS_MAX (253402300799999LL)  /* 9999-12-31 23:59:59.999 */
 
+/* v's last `width` decimal digits, zero-padded, at o; returns the end. */
+static char *put_digits(char *o, unsigned v, int width) {
+    for (int i = width - 1; i >= 0; i--) { o[i] = (char)('0' + v % 10); v /= 10; }
+    return o + width;
+}
+
 /* "YYYY-MM-DD HH:MM:SS.mmm" of ms since 1970 into out (32 bytes); its length, or 0 outside years 1-9999
  * (where pymongo decodes a DatetimeMS instead of a datetime). */
 static int ms_text(int64_t ms, char *out) {
     if (ms < MS_MIN || ms > MS_MAX) return 0;
     int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
-    int64_t rem = ms - days * 86400000;
+    unsigned rem = (unsigned)(ms - days * 86400000);
     int64_t y; int m, d;
     civil(days, &y, &m, &d);
-    return snprintf(out, 32, "%04d-%02d-%02d %02d:%02d:%02d.%03d", (int)y, m, d, (int)(rem / 3600000),
-                    (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
+    char *o = put_digits(out, (unsigned)y, 4);
+    *o++ = '-'; o = put_digits(o, (unsigned)m, 2);
+    *o++ = '-'; o = put_digits(o, (unsigned)d, 2);
+    *o++ = ' '; o = put_digits(o, rem / 3600000, 2);
+    *o++ = ':'; o = put_digits(o, rem / 60000 % 60, 2);
+    *o++ = ':'; o = put_digits(o, rem / 1000 % 60, 2);
+    *o++ = '.'; o = put_digits(o, rem % 1000, 3);
+    return (int)(o - out);
+}
+
+/* The decimal text of x into out (24 bytes), as "%lld" writes it; its length. */
+static int int_text(long long x, char *out) {
+    char tmp[24], *e = tmp + sizeof tmp, *o = e;
+    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    do { *--o = (char)('0' + u % 10); u /= 10; } while (u);
+    if (x < 0) *--o = '-';
+    memcpy(out, o, (size_t)(e - o));
+    return (int)(e - o);
+}
+
+/* ---- a document's field names ---- */
+typedef struct { const char *name; Py_ssize_t len; } bkey_t;
+#define KEY_HINTS 64
+
+/* The index of the name q[0:n] among keys (n_keys when absent). The pos-th element of a document is tried
+ * first against the key the previous document had there (hints): a collection's documents mostly share
+ * their field order, so a document's names are found in one comparison each. */
+static Py_ssize_t key_index(const bkey_t *keys, Py_ssize_t n_keys, Py_ssize_t *hints, Py_ssize_t pos,
+                            const uint8_t *q, Py_ssize_t n) {
+    if (pos < KEY_HINTS) {
+        Py_ssize_t h = hints[pos];
+        if (h < n_keys && keys[h].len == n && memcmp(keys[h].name, q, (size_t)n) == 0) return h;
+    }
+    for (Py_ssize_t k = 0; k < n_keys; k++)
+        if (keys[k].len == n && memcmp(keys[k].name, q, (size_t)n) == 0) {
+            if (pos < KEY_HINTS) hints[pos] = k;
+            return k;
+        }
+    return n_keys;
 }
 
 /* ---- one BSON element's extent ---- */

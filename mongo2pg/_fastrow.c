@@ -14,7 +14,6 @@ enum kind { K_OTHER = 0, K_UUID, K_TEXT, K_INTEGER, K_BIGINT, K_DOUBLE, K_BOOLEA
             K_JSONB, K_TEXT_ARRAY, K_UUID_ARRAY, K_INTEGER_ARRAY };
 enum null_rule { N_NULL = 0, N_FILL, N_OID_TIME, N_SLOW };
 
-typedef struct { const char *name; Py_ssize_t len; } key_t_;
 typedef struct {
     Py_ssize_t key;      /* index into keys */
     int kind, null_rule;
@@ -33,8 +32,9 @@ typedef struct {
     PyObject_HEAD
     PyObject *keep;      /* the Python objects whose buffers the pointers below read */
     Py_ssize_t n_keys, n_fields, n_junctions, id_key;
-    key_t_ *keys; field_t *fields; junction_t *junctions; value_t *values;
+    bkey_t *keys; field_t *fields; junction_t *junctions; value_t *values;
     outbuf_t out;
+    Py_ssize_t hints[KEY_HINTS];  /* key_index's guesses from the previous document */
     int ready;           /* set once __init__ has filled everything above */
 } Plan;
 
@@ -137,7 +137,7 @@ static int put_json(Plan *pl, size_t *ppos, uint8_t t, const uint8_t *p, Py_ssiz
     case 0x0A: PUT(pl, 4, "null"); break;
     case 0x08: if (p[0]) PUT(pl, 4, "true"); else PUT(pl, 5, "false"); break;
     case 0x10: case 0x12: {
-        int n = snprintf(tmp, sizeof tmp, "%lld", rd_int(t, p));
+        int n = int_text(rd_int(t, p), tmp);
         PUT(pl, (size_t)n, tmp);
         break;
     }
@@ -204,8 +204,14 @@ static int put_array(Plan *pl, size_t *ppos, int kind, const value_t *v) {
             if (t != 0x10 && t != 0x12) return 0;
             long long x = rd_int(t, val);
             if (kind == K_INTEGER_ARRAY && (x < INT32_MIN || x > INT32_MAX)) return 0;
-            int n = snprintf(tmp, sizeof tmp, kind == K_INTEGER_ARRAY ? "%lld" : "\"%lld\"", x);
-            PUT(pl, (size_t)n, tmp);
+            if (kind == K_INTEGER_ARRAY) {
+                int n = int_text(x, tmp);
+                PUT(pl, (size_t)n, tmp);
+            } else {  /* a number in a text array: its text, quoted */
+                int n = int_text(x, tmp + 1);
+                tmp[0] = '"'; tmp[n + 1] = '"';
+                PUT(pl, (size_t)n + 2, tmp);
+            }
         } else if (t == 0x02) {  /* "elem", its backslashes and quotes escaped, then the whole escaped for COPY */
             const uint8_t *s = val + 4;
             Py_ssize_t n = size - 5;
@@ -267,7 +273,7 @@ static int put_field(Plan *pl, size_t *ppos, const field_t *f, const value_t *v,
             break;
         }
         if (v->type == 0x10 || v->type == 0x12) {
-            int n = snprintf(tmp, sizeof tmp, "%lld", rd_int(v->type, p));
+            int n = int_text(rd_int(v->type, p), tmp);
             PUT(pl, (size_t)n, tmp);
             break;
         }
@@ -283,7 +289,7 @@ static int put_field(Plan *pl, size_t *ppos, const field_t *f, const value_t *v,
         if (v->type != 0x10 && v->type != 0x12) return 0;
         long long x = rd_int(v->type, p);
         if (f->kind == K_INTEGER && (x < INT32_MIN || x > INT32_MAX)) return 0;
-        int n = snprintf(tmp, sizeof tmp, "%lld", x);
+        int n = int_text(x, tmp);
         PUT(pl, (size_t)n, tmp);
         break;
     }
@@ -337,9 +343,9 @@ static int put_field(Plan *pl, size_t *ppos, const field_t *f, const value_t *v,
     return 1;
 }
 
-/* A junction array's links: (stage lines, (left, right) pairs, duplicates skipped), or 0 for Python. */
+/* A junction array's links: their stage lines (duplicates skipped and counted), or 0 for Python. */
 static int junction_links(Plan *pl, const junction_t *j, const value_t *v, const char *own, PyObject *stage,
-                          PyObject *links, long *dups) {
+                          long *dups) {
     if (v->p == NULL || v->type == 0x0A) return 1;
     if (v->type != 0x04) return 0;
     const uint8_t *p = v->p, *end = v->p + v->len - 1;
@@ -376,17 +382,12 @@ static int junction_links(Plan *pl, const junction_t *j, const value_t *v, const
         int rc = PyList_Append(stage, line);
         Py_DECREF(line);
         if (rc < 0) return -1;
-        PyObject *pair = Py_BuildValue("(s#s#)", left, (Py_ssize_t)32, right, (Py_ssize_t)32);
-        if (!pair) return -1;
-        rc = PyList_Append(links, pair);
-        Py_DECREF(pair);
-        if (rc < 0) return -1;
     }
     *dups = total - n_seen;
     return 1;
 }
 
-/* Plan.row(data) -> (line, own, stage, links, unknown keys, duplicate links) or None: see the top. */
+/* Plan.row(data) -> (line, own, stage, unknown keys, duplicate links) or None: see the top. */
 static PyObject *Plan_row(Plan *pl, PyObject *arg) {
     if (!pl->ready) {
         PyErr_SetString(PyExc_RuntimeError, "Plan.row before Plan.__init__");
@@ -396,10 +397,11 @@ static PyObject *Plan_row(Plan *pl, PyObject *arg) {
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
     const uint8_t *d = view.buf;
     Py_ssize_t n = view.len;
-    PyObject *result = NULL, *unknown = NULL, *stage = NULL, *links = NULL, *line = NULL, *own_s = NULL;
+    PyObject *result = NULL, *unknown = NULL, *stage = NULL, *line = NULL, *own_s = NULL;
     for (Py_ssize_t k = 0; k < pl->n_keys; k++) pl->values[k].p = NULL;
     if (n < 5 || rd32(d) != n || d[n - 1] != 0) goto slow;
     const uint8_t *q = d + 4, *end = d + n - 1;
+    Py_ssize_t pos_in_doc = 0;
     while (q < end) {
         uint8_t t = *q++;
         const uint8_t *nul = memchr(q, 0, (size_t)(end - q));
@@ -408,9 +410,7 @@ static PyObject *Plan_row(Plan *pl, PyObject *arg) {
         const uint8_t *val = nul + 1;
         Py_ssize_t size = value_size(t, val, end - val, 0);
         if (size < 0) goto slow;
-        Py_ssize_t k;
-        for (k = 0; k < pl->n_keys; k++)
-            if (pl->keys[k].len == klen && memcmp(pl->keys[k].name, q, (size_t)klen) == 0) break;
+        Py_ssize_t k = key_index(pl->keys, pl->n_keys, pl->hints, pos_in_doc++, q, klen);
         if (k < pl->n_keys) {  /* the last of duplicate keys wins, as in the decoded dict */
             pl->values[k].p = val; pl->values[k].len = (int32_t)size; pl->values[k].type = t;
         } else {
@@ -442,18 +442,18 @@ static PyObject *Plan_row(Plan *pl, PyObject *arg) {
     if (grow(pl, pos + 1) < 0) goto fail;
     pl->out.buf[pos++] = '\n';
     if (!(line = PyUnicode_DecodeUTF8(pl->out.buf, (Py_ssize_t)pos, NULL))) goto fail;
-    if (!(stage = PyList_New(0)) || !(links = PyList_New(0))) goto fail;
+    if (!(stage = PyList_New(0))) goto fail;
     long dups = 0;
     for (Py_ssize_t i = 0; i < pl->n_junctions; i++) {
         long dj = 0;
-        int rc = junction_links(pl, &pl->junctions[i], &pl->values[pl->junctions[i].key], own, stage, links, &dj);
+        int rc = junction_links(pl, &pl->junctions[i], &pl->values[pl->junctions[i].key], own, stage, &dj);
         if (rc < 0) goto fail;
         if (rc == 0) goto slow;
         dups += dj;
     }
     if (!(own_s = PyUnicode_FromStringAndSize(own, 32))) goto fail;
-    result = Py_BuildValue("(NNNNOl)", line, own_s, stage, links, unknown ? unknown : Py_None, dups);
-    line = own_s = stage = links = NULL;
+    result = Py_BuildValue("(NNNOl)", line, own_s, stage, unknown ? unknown : Py_None, dups);
+    line = own_s = stage = NULL;
     goto done;
 slow:
     result = Py_None; Py_INCREF(Py_None);
@@ -461,7 +461,7 @@ slow:
 fail:
     result = NULL;
 done:
-    Py_XDECREF(line); Py_XDECREF(own_s); Py_XDECREF(stage); Py_XDECREF(links); Py_XDECREF(unknown);
+    Py_XDECREF(line); Py_XDECREF(own_s); Py_XDECREF(stage); Py_XDECREF(unknown);
     PyBuffer_Release(&view);
     return result;
 }
@@ -490,7 +490,7 @@ static int Plan_init(Plan *pl, PyObject *args, PyObject *kw) {
     pl->n_junctions = PyTuple_GET_SIZE(junctions);
     if (id_key < 0 || id_key >= pl->n_keys) { PyErr_SetString(PyExc_ValueError, "id_key out of range"); return -1; }
     pl->id_key = id_key;
-    pl->keys = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(key_t_));
+    pl->keys = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(bkey_t));
     pl->values = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(value_t));
     pl->fields = PyMem_Calloc((size_t)pl->n_fields + 1, sizeof(field_t));
     pl->junctions = PyMem_Calloc((size_t)pl->n_junctions + 1, sizeof(junction_t));
@@ -549,7 +549,7 @@ static void Plan_dealloc(Plan *pl) {
 
 static PyMethodDef Plan_methods[] = {
     {"row", (PyCFunction)Plan_row, METH_O,
-     "row(bson) -> (line, own id hex, stage lines, links, unknown keys or None, duplicate links) or None"},
+     "row(bson) -> (line, own id hex, stage lines, unknown keys or None, duplicate links) or None"},
     {NULL, NULL, 0, NULL}
 };
 

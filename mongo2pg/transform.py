@@ -54,7 +54,6 @@ class BatchResult:
     docs: list[dict[str, Any] | bytes] = field(default_factory=list)
     uuids: list[str] = field(default_factory=list)  # aligned with lines: each row's id, as its line holds it
     stage: list[str] = field(default_factory=list)  # link stage lines
-    links: list[tuple[str, str]] = field(default_factory=list)  # aligned with stage: (left id, right id)
     issues: list[Issue] = field(default_factory=list)
     rejected: int = 0
     last_id: str | None = None  # str() of the batch's last document's _id: where a live source resumes
@@ -429,7 +428,7 @@ class TableTransform:
             for raw in raws:
                 self._convert_doc(out, bson.decode(raw, CODEC))
             return out
-        lines, kept, uuids, stage, links = out.lines, out.docs, out.uuids, out.stage, out.links
+        lines, kept, uuids, stage = out.lines, out.docs, out.uuids, out.stage
         last_own = None  # the last document's row id when the C builder made its line
         for raw in raws:
             r = raw_row(raw)
@@ -437,14 +436,13 @@ class TableTransform:
                 self._convert_doc(out, bson.decode(raw, CODEC))
                 last_own = None
                 continue
-            line, own, doc_stage, doc_links, unknown, dups = r
+            line, own, doc_stage, unknown, dups = r
             last_own = own
             lines.append(line)
             kept.append(raw)
             uuids.append(own)
             if doc_stage:
                 stage += doc_stage
-                links += doc_links
             if unknown is not None:
                 self.unknown_fields.update(set(unknown))
             if dups:
@@ -514,7 +512,6 @@ class TableTransform:
             seen.add(other)
             left, right = (own, other) if own_is_left else (other, own)
             out.stage.append(f"{jname}\t{left}\t{right}{tail}")
-            out.links.append((left, right))
 
 
 class _FieldBad(Exception):

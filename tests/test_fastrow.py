@@ -85,7 +85,7 @@ def _outcome(transform: TableTransform, raws: list[bytes], raw_path: bool):
         return ("error", type(exc).__name__)
     # repr: NaN equals itself there
     docs = [repr(bson.decode(d, dumpfmt.CODEC) if isinstance(d, bytes) else d) for d in out.docs]
-    return (out.lines, docs, out.uuids, out.stage, out.links, out.issues, out.rejected, out.fixups, out.last_id,
+    return (out.lines, docs, out.uuids, out.stage, out.issues, out.rejected, out.fixups, out.last_id,
             dict(transform.unknown_fields), transform.duplicate_links)
 
 
@@ -251,3 +251,41 @@ def test_a_plan_refuses_to_work_uninitialised_or_twice():
     with pytest.raises(RuntimeError):
         plan.__init__((b"_id",), 0, (), ())
     assert plan.row(bson.encode({"_id": OIDS[0]}))[1] == "650000000000" + "80008000" + "000000000001"
+
+
+def test_a_row_postgresql_refuses_takes_its_staged_links_with_it(pg_db):
+    """A line the C builder made that PostgreSQL still refuses (here a CHECK constraint an operator added)
+    is rejected by name, and the links staged from it are dropped (they would dangle); the others load."""
+    import time
+
+    import psycopg2
+
+    from mongo2pg import schema
+    from mongo2pg.migration.copy import commit_batch
+    from mongo2pg.migration.state import Checkpoint, create_state
+
+    mapping = parse_mapping(MAPPING)
+    conn = psycopg2.connect(pg_db)
+    schema.apply(conn, mapping)
+    create_state(conn, mapping)
+    with conn.cursor() as cur:
+        cur.execute("ALTER TABLE thing ADD CONSTRAINT no_refuse CHECK (t <> 'refuse me')")
+    conn.commit()
+    docs = [{"_id": OIDS[i], "req": "x", "t": t, "otherIds": [OIDS[3]], "backIds": [OIDS[2]]}
+            for i, t in ((0, "fine"), (1, "refuse me"))]
+    transform = TableTransform(mapping, mapping.tables["thing"])
+    result = transform.convert_raw_batch([bson.encode(d) for d in docs])
+    assert len(result.stage) == 4 and not result.issues  # both documents settled, two links each
+    issues = commit_batch(conn, "thing", transform.columns, result, Checkpoint("load:thing"), 2, result.last_id,
+                          time.monotonic())
+    assert [(i.reason, i.source_id) for i in issues] == [("pg_rejected", str(OIDS[1]))]
+    assert "no_refuse" in issues[0].message
+    with conn.cursor() as cur:
+        cur.execute("SELECT left_id::text, right_id::text FROM mongo2pg.link_stage ORDER BY 1, 2")
+        staged = cur.fetchall()
+        cur.execute("SELECT t FROM thing")
+        assert cur.fetchall() == [("fine",)]
+    own = "65000000-0000-8000-8000-000000000001"
+    assert sorted(staged) == sorted([(own, "ffffffff-ffff-8000-8000-ffffffffffff"),
+                                     ("00000000-0000-8000-8000-000000000000", own)])
+    conn.close()

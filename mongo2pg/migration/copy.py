@@ -79,8 +79,7 @@ def commit_batch(conn, table: str, columns: list[str], result: BatchResult, cp: 
                                     f"PostgreSQL refused the row: {message}", to_extended_json(doc)))
             # Links staged from (or to) a refused record would dangle: drop them with it.
             gone = {result.uuids[i] for i, _ in refused}
-            stage = [line for line, (left, right) in zip(stage, result.links, strict=True)
-                     if left not in gone and right not in gone]
+            stage = [line for line in stage if not gone.intersection(line.split("\t", 3)[1:3])]  # junction, left, right
     with conn.cursor() as cur:
         if stage:
             with stages.timed("load: COPY link stage"):

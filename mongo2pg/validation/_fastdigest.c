@@ -27,9 +27,10 @@ typedef struct {
     PyObject_HEAD
     PyObject *keep;      /* the Python objects whose buffers and sets the pointers below use */
     Py_ssize_t n_keys, n_cols, n_links, id_key;
-    const char **key_names; Py_ssize_t *key_lens;
+    bkey_t *keys;
     dcol_t *cols; dlink_t *links; dval_t *values;
     outbuf_t out;
+    Py_ssize_t hints[KEY_HINTS];  /* key_index's guesses from the previous document */
     int ready;           /* set once __init__ has filled everything above */
 } DigestPlan;
 
@@ -85,7 +86,7 @@ static int put_repr(DigestPlan *pl, size_t *ppos, const uint8_t *p) {
 
 static int put_int(DigestPlan *pl, size_t *ppos, uint8_t t, const uint8_t *p) {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", rd_int(t, p));
+    int n = int_text(rd_int(t, p), tmp);
     size_t pos = *ppos;
     PUT(pl, (size_t)n, tmp);
     *ppos = pos;
@@ -261,6 +262,7 @@ static PyObject *DigestPlan_row(DigestPlan *pl, PyObject *arg) {
     for (Py_ssize_t k = 0; k < pl->n_keys; k++) pl->values[k].p = NULL;
     if (n < 5 || rd32(d) != n || d[n - 1] != 0) goto unread;
     const uint8_t *q = d + 4, *end = d + n - 1;
+    Py_ssize_t pos_in_doc = 0;
     while (q < end) {  /* every element checked as pymongo's decoder would; the last of duplicate keys wins */
         uint8_t t = *q++;
         const uint8_t *nul = memchr(q, 0, (size_t)(end - q));
@@ -269,11 +271,8 @@ static PyObject *DigestPlan_row(DigestPlan *pl, PyObject *arg) {
         const uint8_t *val = nul + 1;
         Py_ssize_t size = value_size(t, val, end - val, 0);
         if (size < 0) goto unread;
-        for (Py_ssize_t k = 0; k < pl->n_keys; k++)
-            if (pl->key_lens[k] == klen && memcmp(pl->key_names[k], q, (size_t)klen) == 0) {
-                pl->values[k].p = val; pl->values[k].len = (int32_t)size; pl->values[k].type = t;
-                break;
-            }
+        Py_ssize_t k = key_index(pl->keys, pl->n_keys, pl->hints, pos_in_doc++, q, klen);
+        if (k < pl->n_keys) { pl->values[k].p = val; pl->values[k].len = (int32_t)size; pl->values[k].type = t; }
         q = val + size;
     }
     if (q != end) goto unread;
@@ -335,16 +334,15 @@ static int DigestPlan_init(DigestPlan *pl, PyObject *args, PyObject *kw) {
     pl->n_links = PyTuple_GET_SIZE(links);
     if (id_key < 0 || id_key >= pl->n_keys) { PyErr_SetString(PyExc_ValueError, "id_key out of range"); return -1; }
     pl->id_key = id_key;
-    pl->key_names = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(char *));
-    pl->key_lens = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(Py_ssize_t));
+    pl->keys = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(bkey_t));
     pl->values = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(dval_t));
     pl->cols = PyMem_Calloc((size_t)pl->n_cols + 1, sizeof(dcol_t));
     pl->links = PyMem_Calloc((size_t)pl->n_links + 1, sizeof(dlink_t));
-    if (!pl->key_names || !pl->key_lens || !pl->values || !pl->cols || !pl->links) { PyErr_NoMemory(); return -1; }
+    if (!pl->keys || !pl->values || !pl->cols || !pl->links) { PyErr_NoMemory(); return -1; }
     for (Py_ssize_t i = 0; i < pl->n_keys; i++) {
         PyObject *k = PyTuple_GET_ITEM(keys, i);
         if (!PyBytes_Check(k)) { PyErr_SetString(PyExc_TypeError, "keys: bytes"); return -1; }
-        pl->key_names[i] = PyBytes_AS_STRING(k); pl->key_lens[i] = PyBytes_GET_SIZE(k);
+        pl->keys[i].name = PyBytes_AS_STRING(k); pl->keys[i].len = PyBytes_GET_SIZE(k);
     }
     for (Py_ssize_t i = 0; i < pl->n_cols; i++) {
         dcol_t *c = &pl->cols[i];
@@ -363,7 +361,7 @@ static int DigestPlan_init(DigestPlan *pl, PyObject *args, PyObject *kw) {
 }
 
 static void DigestPlan_dealloc(DigestPlan *pl) {
-    PyMem_Free(pl->key_names); PyMem_Free(pl->key_lens); PyMem_Free(pl->values); PyMem_Free(pl->cols);
+    PyMem_Free(pl->keys); PyMem_Free(pl->values); PyMem_Free(pl->cols);
     PyMem_Free(pl->links); PyMem_Free(pl->out.buf);
     Py_XDECREF(pl->keep);
     Py_TYPE(pl)->tp_free((PyObject *)pl);
