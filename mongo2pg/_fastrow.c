@@ -22,8 +22,8 @@ typedef struct {
 } field_t;
 typedef struct {
     Py_ssize_t key;
-    const char *head; Py_ssize_t head_len;   /* "junction\t" */
-    const char *tail; Py_ssize_t tail_len;   /* "\tcollection\tfield\n" */
+    const char *head; Py_ssize_t head_len;   /* linkstage.row_parts */
+    const char *tail; Py_ssize_t tail_len;
     int own_is_left;
 } junction_t;
 typedef struct { const uint8_t *p; int32_t len; uint8_t type; } value_t;
@@ -41,6 +41,12 @@ typedef struct {
 /* ---- output buffer ---- */
 static int grow(Plan *pl, size_t need) { return out_grow(&pl->out, need); }
 #define PUT(pl, n, src) do { if (grow(pl, pos + (n)) < 0) return -1; memcpy((pl)->out.buf + pos, (src), (n)); pos += (n); } while (0)
+
+static void uuid_bytes(const uint8_t *oid, uint8_t *out) { /* ids.uuid_from_objectid's 16 bytes */
+    memcpy(out, oid, 6);
+    memcpy(out + 6, "\x80\x00\x80\x00", 4);
+    memcpy(out + 10, oid + 6, 6);
+}
 
 static void uuid_hex(const uint8_t *oid, char *out) { /* ids.uuid_hex: 12 hex, 80008000, 12 hex */
     memcpy(put_hex(out, oid, 6), "80008000", 8);
@@ -343,8 +349,9 @@ static int put_field(Plan *pl, size_t *ppos, const field_t *f, const value_t *v,
     return 1;
 }
 
-/* A junction array's links: their stage lines (duplicates skipped and counted), or 0 for Python. */
-static int junction_links(Plan *pl, const junction_t *j, const value_t *v, const char *own, PyObject *stage,
+/* A junction array's links: their link stage tuples (binary COPY, linkstage.py; duplicates skipped and
+ * counted), or 0 for Python. own: this document's UUID, 16 bytes. */
+static int junction_links(Plan *pl, const junction_t *j, const value_t *v, const uint8_t *own, PyObject *stage,
                           long *dups) {
     if (v->p == NULL || v->type == 0x0A) return 1;
     if (v->type != 0x04) return 0;
@@ -369,18 +376,18 @@ static int junction_links(Plan *pl, const junction_t *j, const value_t *v, const
         total++;
     }
     if (q != end) return 0;
-    for (int i = 0; i < n_seen; i++) {
-        char other[32];
-        uuid_hex(seen[i], other);
-        const char *left = j->own_is_left ? own : other, *right = j->own_is_left ? other : own;
+    for (int i = 0; i < n_seen; i++) {  /* linkstage.row: head, left id, its length, right id, tail */
+        uint8_t other[16];
+        uuid_bytes(seen[i], other);
+        const uint8_t *left = j->own_is_left ? own : other, *right = j->own_is_left ? other : own;
         size_t pos = 0;
         PUT(pl, (size_t)j->head_len, j->head);
-        PUT(pl, 32, left); PUT(pl, 1, "\t"); PUT(pl, 32, right);
+        PUT(pl, 16, left); PUT(pl, 4, "\0\0\0\x10"); PUT(pl, 16, right);
         PUT(pl, (size_t)j->tail_len, j->tail);
-        PyObject *line = PyUnicode_DecodeUTF8(pl->out.buf, (Py_ssize_t)pos, NULL);
-        if (!line) return -1;
-        int rc = PyList_Append(stage, line);
-        Py_DECREF(line);
+        PyObject *row = PyBytes_FromStringAndSize(pl->out.buf, (Py_ssize_t)pos);
+        if (!row) return -1;
+        int rc = PyList_Append(stage, row);
+        Py_DECREF(row);
         if (rc < 0) return -1;
     }
     *dups = total - n_seen;
@@ -444,9 +451,11 @@ static PyObject *Plan_row(Plan *pl, PyObject *arg) {
     if (!(line = PyUnicode_DecodeUTF8(pl->out.buf, (Py_ssize_t)pos, NULL))) goto fail;
     if (!(stage = PyList_New(0))) goto fail;
     long dups = 0;
+    uint8_t own_uuid[16];
+    uuid_bytes(id->p, own_uuid);
     for (Py_ssize_t i = 0; i < pl->n_junctions; i++) {
         long dj = 0;
-        int rc = junction_links(pl, &pl->junctions[i], &pl->values[pl->junctions[i].key], own, stage, &dj);
+        int rc = junction_links(pl, &pl->junctions[i], &pl->values[pl->junctions[i].key], own_uuid, stage, &dj);
         if (rc < 0) goto fail;
         if (rc == 0) goto slow;
         dups += dj;

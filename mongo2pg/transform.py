@@ -20,6 +20,7 @@ import bson
 from bson import DatetimeMS, Decimal128, ObjectId, json_util
 from bson.tz_util import utc as bson_utc
 
+from . import linkstage
 from .dumpfmt import CODEC, to_extended_json
 from .ids import uuid_hex, uuid_text
 from .issues import FIXUP, REJECT, Issue
@@ -53,7 +54,7 @@ class BatchResult:
     # aligned with lines, for late rejects: the document, or its raw BSON when the C row builder made the line
     docs: list[dict[str, Any] | bytes] = field(default_factory=list)
     uuids: list[str] = field(default_factory=list)  # aligned with lines: each row's id, as its line holds it
-    stage: list[str] = field(default_factory=list)  # link stage lines
+    stage: list[bytes] = field(default_factory=list)  # link stage tuples (linkstage.py)
     issues: list[Issue] = field(default_factory=list)
     rejected: int = 0
     last_id: str | None = None  # str() of the batch's last document's _id: where a live source resumes
@@ -374,8 +375,7 @@ class TableTransform:
                     else None)
             fields.append((index[src], _RAW_KINDS.get(c.type, 0), rule,
                            fill_text.encode() if fill_text is not None else None, enum))
-        tail = f"\t{copy_escape(self.table.collection)}\t"
-        junctions = tuple((index[fname], f"{jname}\t".encode(), f"{tail}{fname}\n".encode(), own_is_left)
+        junctions = tuple((index[fname], *linkstage.row_parts(jname, self.table.collection, fname), own_is_left)
                           for jname, fname, own_is_left in self._junctions)
         return _RawPlan(tuple(k.encode() for k in keys), index["_id"], tuple(fields), junctions)
 
@@ -496,22 +496,23 @@ class TableTransform:
                                     f"{fname} is {type(arr).__name__}, not an array: no links taken from it"))
             out.fixups += 1
             return
-        seen: set[str] = set()
-        tail = f"\t{copy_escape(self.table.collection)}\t{fname}\n"
+        seen: set[bytes] = set()
+        head, tail = linkstage.row_parts(jname, self.table.collection, fname)
+        own_id = bytes.fromhex(own)
         for e in arr:
             if type(e) is not ObjectId:
                 out.issues.append(Issue(FIXUP, tname, str(_id), uuid_text(_id), "junction_bad_id", fname,
                                         f"array element {_short(e)} is not an ObjectId: link dropped"))
                 out.fixups += 1
                 continue
-            h = e.binary.hex()
-            other = h[:12] + "80008000" + h[12:]  # ids.uuid_hex, inline
-            if other in seen:
+            b = e.binary
+            other_id = b[:6] + b"\x80\x00\x80\x00" + b[6:]  # ids.uuid_from_objectid's bytes, inline
+            if other_id in seen:
                 self.duplicate_links += 1
                 continue
-            seen.add(other)
-            left, right = (own, other) if own_is_left else (other, own)
-            out.stage.append(f"{jname}\t{left}\t{right}{tail}")
+            seen.add(other_id)
+            left, right = (own_id, other_id) if own_is_left else (other_id, own_id)
+            out.stage.append(linkstage.row(head, left, right, tail))
 
 
 class _FieldBad(Exception):

@@ -289,3 +289,35 @@ def test_a_row_postgresql_refuses_takes_its_staged_links_with_it(pg_db):
     assert sorted(staged) == sorted([(own, "ffffffff-ffff-8000-8000-ffffffffffff"),
                                      ("00000000-0000-8000-8000-000000000000", own)])
     conn.close()
+
+
+@pytest.mark.parametrize("encoding", ["UTF8", "LATIN1"])
+def test_staged_links_arrive_whole_in_any_database_encoding(pg, encoding):
+    """The link stage goes as binary COPY tuples (UTF-8 names); a LATIN1 database takes them as text lines
+    in its own encoding: the same rows either way, a non-ASCII name, a tab and a backslash included."""
+    import psycopg2
+
+    from mongo2pg import linkstage
+    from mongo2pg.migration.copy import _copy_stage
+    from mongo2pg.migration.state import create_state
+
+    name = f"t_stage_{encoding.lower()}"
+    admin = psycopg2.connect(pg.uri())
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        cur.execute(f"CREATE DATABASE {name} ENCODING '{encoding}' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'")
+    admin.close()
+    mapping = parse_mapping(MAPPING)
+    conn = psycopg2.connect(pg.uri(name))
+    assert conn.encoding == encoding
+    create_state(conn, mapping)
+    head, tail = linkstage.row_parts("thing_other", "café\tb\\x", "otherIds")
+    left, right = bytes(range(16)), bytes(range(16, 32))
+    with conn.cursor() as cur:
+        _copy_stage(cur, [linkstage.row(head, left, right, tail)])
+        cur.execute("SELECT junction, left_id::text, right_id::text, source_collection, source_field "
+                    "FROM mongo2pg.link_stage")
+        assert cur.fetchall() == [("thing_other", "00010203-0405-0607-0809-0a0b0c0d0e0f",
+                                   "10111213-1415-1617-1819-1a1b1c1d1e1f", "café\tb\\x", "otherIds")]
+    conn.close()

@@ -13,11 +13,12 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import encodings
 
+from .. import linkstage
 from ..dumpfmt import CODEC, to_extended_json
 from ..ids import uuid_text
 from ..issues import REJECT, Issue
 from ..stages import Stages
-from ..transform import BatchResult
+from ..transform import BatchResult, copy_escape
 from .state import STATE, Checkpoint, insert_issues, write_checkpoint
 
 
@@ -26,6 +27,22 @@ def _copy(cur, stmt: sql.Composable, lines: list[str]) -> None:
     StringIO of the batch would hold it as 4 bytes a character once any is non-ASCII."""
     data = "".join(lines).encode(encodings[cur.connection.encoding])
     cur.copy_expert(stmt, io.BytesIO(data), size=1 << 20)
+
+
+def _copy_stage(cur, stage: list[bytes]) -> None:
+    """The staged links: binary COPY tuples (linkstage.py), whose names are UTF-8; a connection in another
+    encoding gets them as text lines in its own (PostgreSQL reads binary text in the client's encoding)."""
+    columns = sql.SQL("{}.link_stage (junction, left_id, right_id, source_collection, source_field)").format(STATE)
+    if cur.connection.encoding == "UTF8":
+        data = linkstage.SIGNATURE + b"".join(stage) + linkstage.TRAILER
+        cur.copy_expert(sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(columns), io.BytesIO(data), size=1 << 20)
+        return
+    lines = []
+    for row in stage:
+        junction, left, right, collection, field = linkstage.fields(row)
+        lines.append("\t".join([copy_escape(junction.decode()), left.hex(), right.hex(), copy_escape(collection.decode()),
+                                copy_escape(field.decode())]) + "\n")
+    _copy(cur, sql.SQL("COPY {} FROM STDIN").format(columns), lines)
 
 
 def copy_rows(cur, table: str, columns: list[str], lines: list[str]) -> list[tuple[int, str]]:
@@ -78,13 +95,12 @@ def commit_batch(conn, table: str, columns: list[str], result: BatchResult, cp: 
                 issues.append(Issue(REJECT, table, str(doc["_id"]), uuid_text(doc["_id"]), "pg_rejected", None,
                                     f"PostgreSQL refused the row: {message}", to_extended_json(doc)))
             # Links staged from (or to) a refused record would dangle: drop them with it.
-            gone = {result.uuids[i] for i, _ in refused}
-            stage = [line for line in stage if not gone.intersection(line.split("\t", 3)[1:3])]  # junction, left, right
+            gone = {bytes.fromhex(result.uuids[i]) for i, _ in refused}
+            stage = [row for row in stage if not gone.intersection(linkstage.ends(row))]
     with conn.cursor() as cur:
         if stage:
             with stages.timed("load: COPY link stage"):
-                _copy(cur, sql.SQL("COPY {}.link_stage (junction, left_id, right_id, source_collection, source_field) "
-                                   "FROM STDIN").format(STATE), stage)
+                _copy_stage(cur, stage)
         with stages.timed("load: checkpoint and commit"):
             insert_issues(cur, issues)
             cp.position += consumed
