@@ -8,7 +8,8 @@ synchronous_commit, full_page_writes, wal_compression; 6.1 step 2). Its data dir
 
 1. Scale 1 (1,254,390 documents, ~340 bytes of BSON each): the migration end to end (junctions, indexes,
    foreign keys, ANALYZE) with its stage breakdown; the ratio to a raw COPY of the same final rows into
-   bare tables plus the same indexes and foreign keys; validation of every row against its floor (one
+   bare tables plus the same indexes and foreign keys (both run --rounds times, interleaved, the best
+   of each compared: a shared machine's speed moves from one minute to the next); validation of every row against its floor (one
    connection reading the same rows out with COPY TO STDOUT, plus one process decoding the dump).
 2. Production-sized documents (`sample-data --profile runbook-bytes`, the runbook's ~9.8 KB a document
    with a tail of 1-5 MB ones): the same figures, MB/s of BSON and every process's peak RSS.
@@ -17,7 +18,7 @@ synchronous_commit, full_page_writes, wal_compression; 6.1 step 2). Its data dir
 Machines differ about 3x: the ratios measured in one run are the figures; the CPU calibration line
 (seconds for a fixed pure-Python loop) lets readers compare machines.
 
-    python scripts/bench.py [--runbook-scale F] [--skip-scale4] [--unsafe-fast]
+    python scripts/bench.py [--runbook-scale F] [--rounds N] [--skip-scale4] [--unsafe-fast]
 
 --unsafe-fast runs the same on fsync/synchronous_commit/full_page_writes off: a labelled extra, never
 the headline (no production runs so).
@@ -111,7 +112,8 @@ def migrate(pg: PgServer, dump: Path, work: Path, name: str) -> dict:
     print(f"migration {name}: {docs:,} documents ({mb:,.0f} MB of BSON), {rows:,} rows in {wall:.1f}s wall -> "
           f"{docs / wall:,.0f} documents/s, {rows / wall:,.0f} rows/s, {mb / wall:,.1f} MB/s; "
           f"peak RSS (largest process) {peak:,.0f} MB", flush=True)
-    return {"uri": uri, "docs": docs, "wall": wall, "peak": peak, "stages": summary.get("stages", {}), "mb": mb}
+    return {"uri": uri, "name": name, "docs": docs, "wall": wall, "peak": peak, "stages": summary.get("stages", {}),
+            "mb": mb}
 
 
 def print_stages(run: dict) -> None:
@@ -217,6 +219,32 @@ def validate(run: dict, dump: Path, work: Path) -> dict:
     return {"wall": wall, "peak": peak, "floor/ours": floor / wall, "status": report["overallStatus"]}
 
 
+def scale1_rounds(pg: PgServer, dump: Path, work: Path, rounds: int) -> tuple[dict, float]:
+    """Ours then the raw COPY, `rounds` times, interleaved so both meet the same moments of a shared machine;
+    the best of each compared (the best is the run least disturbed). Returns ours' best run (its database
+    kept for the validation; the others dropped) and raw/ours."""
+    runs = []
+    for k in range(max(1, rounds)):
+        run = migrate(pg, dump, work, "scale1" if k == 0 else f"scale1_{k + 1}")
+        run["raw"] = raw_copy_seconds(pg, run["uri"])
+        print(f"  raw COPY of the same final rows + the same indexes and foreign keys (one connection, no "
+              f"transform, same server): {run['raw']:.1f}s", flush=True)
+        runs.append(run)
+    best = min(runs, key=lambda r: r["wall"])
+    for r in runs:
+        if r is not best:
+            pg.drop_db(r["name"])
+    # Against the bound the largest peak; for the growth to scale 4 the smallest (both the stricter reading).
+    best["peak"], best["peak_least"] = max(r["peak"] for r in runs), min(r["peak"] for r in runs)
+    raw = min(r["raw"] for r in runs)
+    print_stages(best)
+    ours_s = ", ".join(f"{r['wall']:.1f}" for r in runs)
+    raw_s = ", ".join(f"{r['raw']:.1f}" for r in runs)
+    print(f"  scale 1, {len(runs)} rounds interleaved: ours {ours_s}s, raw {raw_s}s -> best raw / best ours = "
+          f"{raw:.1f} / {best['wall']:.1f} = {raw / best['wall']:.2f}", flush=True)
+    return best, raw / best["wall"]
+
+
 def raw_ratio(pg: PgServer, run: dict) -> float:
     raw = raw_copy_seconds(pg, run["uri"])
     ratio = raw / run["wall"]
@@ -230,6 +258,9 @@ def main() -> int:
     ap.add_argument("--runbook-scale", type=float, default=0.1,
                     help="scale of the production-sized (runbook-bytes) dump; default 0.1 (~1.2 GB of BSON)")
     ap.add_argument("--skip-scale4", action="store_true", help="leave out the scale-4 memory run")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="scale 1: ours and the raw COPY this many times each, interleaved, best of each compared "
+                         "(the machine's speed moves between minutes); default 2")
     ap.add_argument("--unsafe-fast", action="store_true", help="fsync off: a labelled extra, not production")
     args = ap.parse_args()
     work = ROOT / ".cache" / "bench"
@@ -246,13 +277,12 @@ def main() -> int:
     results: list[tuple[str, float, float, bool]] = []  # (target, value, bound, at least?)
     pg = PgServer(settings=settings).start()  # its data directory in /tmp, on disk here
     try:
-        first = migrate(pg, dumps["scale1"], work, "scale1")
-        print_stages(first)
-        results.append(("scale 1: raw/ours", raw_ratio(pg, first), 0.8, True))
+        first, ratio = scale1_rounds(pg, dumps["scale1"], work, args.rounds)
+        results.append(("scale 1: raw/ours", ratio, 0.8, True))
         v = validate(first, dumps["scale1"], work)
         results.append(("scale 1: validation floor/ours", v["floor/ours"], 0.8, True))
         print(f"runbook baseline: 13.27 records/s migration -> speed-up x{first['docs'] / first['wall'] / 13.27:,.0f}")
-        pg.drop_db("scale1")
+        pg.drop_db(first["name"])
 
         heavy = migrate(pg, dumps["runbook"], work, f"runbook_bytes_{args.runbook_scale:g}".replace(".", "_"))
         print_stages(heavy)
@@ -267,8 +297,8 @@ def main() -> int:
         results.append(("scale 1: validate peak RSS MB", v["peak"], RSS_BOUND_MB, False))
         if "scale4" in dumps:
             more = migrate(pg, dumps["scale4"], work, "scale4")
-            growth = more["peak"] / first["peak"] - 1
-            print(f"peak RSS scale 1 -> 4: {first['peak']:,.0f} -> {more['peak']:,.0f} MB ({growth:+.0%} for "
+            growth = more["peak"] / first["peak_least"] - 1
+            print(f"peak RSS scale 1 -> 4: {first['peak_least']:,.0f} -> {more['peak']:,.0f} MB ({growth:+.0%} for "
                   f"{more['docs'] / first['docs']:.1f}x the documents)", flush=True)
             results.append(("scale 4: migrate peak RSS MB", more["peak"], RSS_BOUND_MB, False))
             results.append(("peak RSS growth scale 1 -> 4", growth, 0.20, False))
