@@ -52,7 +52,9 @@ class PgServer:
 
     def _run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
         full = (["runuser", "-u", "postgres", "--"] if self.as_root else []) + list(cmd)
-        return subprocess.run(full, check=check, capture_output=True, text=True)
+        # Not the sanitizer runtime make fuzz preloads into the tests (PostgreSQL hangs under it).
+        env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS")}
+        return subprocess.run(full, check=check, capture_output=True, text=True, env=env)
 
     def start(self) -> PgServer:
         if self.as_root:

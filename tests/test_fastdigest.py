@@ -17,6 +17,7 @@ import pytest
 from bson import Binary, Int64, ObjectId
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_fastrow import MAPPING as ROW_MAPPING
 from test_fastrow import OIDS, _doc, _elem, _encoded, _string, elements
 
 from mongo2pg import dumpfmt
@@ -52,18 +53,7 @@ tables:
       - {name: refs, type: "uuid[]"}
       - {name: nums, type: "integer[]"}
       - {name: ref, type: uuid, references: other}
-junctions:
-  thing_other:
-    left: {column: thing_id, references: thing}
-    right: {column: other_id, references: other}
-    sources:
-      - {collection: thing, field: otherIds, holds: right}
-  other_thing:
-    left: {column: other_id, references: other}
-    right: {column: thing_id, references: thing}
-    sources:
-      - {collection: thing, field: backIds, holds: left}
-"""
+""" + ROW_MAPPING[ROW_MAPPING.index("junctions:"):]  # the same two junctions as the row builder's tests
 FIELDS = ["t", "filled", "ts", "i", "b", "d", "flag", "bin", "colour", "j", "tags", "refs", "nums", "ref", "otherIds",
           "backIds", "extra"]
 LINK_FIELDS = [("otherIds", True), ("backIds", False)]  # rows.py's own_is_left: the document's id first
