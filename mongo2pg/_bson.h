@@ -198,4 +198,38 @@ static int next_elem(iter_t *it, uint8_t *t, const uint8_t **name, Py_ssize_t *n
     return 1;
 }
 
+/* ---- a document's top-level values ---- */
+typedef struct { const uint8_t *p; int32_t len; uint8_t type; } bval_t;  /* p NULL: absent */
+
+/* Every top-level element of the document d (n bytes) checked as pymongo's decoder would, each value of a
+ * name in keys put in values[k] (the last of duplicate names wins, as in the decoded dict), the others
+ * left NULL. A name not in keys goes to other(ctx, name, len) when given (1: go on, 0: leave the document
+ * to Python, -1: error). Returns 1 read, 0 not readable here (malformed, or a type left to Python), -1
+ * error. */
+static int read_fields(const uint8_t *d, Py_ssize_t n, const bkey_t *keys, Py_ssize_t n_keys, Py_ssize_t *hints,
+                       bval_t *values, int (*other)(void *ctx, const uint8_t *name, Py_ssize_t len), void *ctx) {
+    for (Py_ssize_t k = 0; k < n_keys; k++) values[k].p = NULL;
+    if (n < 5 || rd32(d) != n || d[n - 1] != 0) return 0;
+    const uint8_t *q = d + 4, *end = d + n - 1;
+    Py_ssize_t pos = 0;
+    while (q < end) {
+        uint8_t t = *q++;
+        const uint8_t *nul = memchr(q, 0, (size_t)(end - q));
+        if (!nul) return 0;
+        Py_ssize_t klen = nul - q;
+        const uint8_t *val = nul + 1;
+        Py_ssize_t size = value_size(t, val, end - val, 0);
+        if (size < 0) return 0;
+        Py_ssize_t k = key_index(keys, n_keys, hints, pos++, q, klen);
+        if (k < n_keys) {
+            values[k].p = val; values[k].len = (int32_t)size; values[k].type = t;
+        } else if (other) {
+            int rc = other(ctx, q, klen);
+            if (rc != 1) return rc;
+        }
+        q = val + size;
+    }
+    return q == end;
+}
+
 #endif

@@ -26,13 +26,12 @@ typedef struct {
     const char *tail; Py_ssize_t tail_len;
     int own_is_left;
 } junction_t;
-typedef struct { const uint8_t *p; int32_t len; uint8_t type; } value_t;
 
 typedef struct {
     PyObject_HEAD
     PyObject *keep;      /* the Python objects whose buffers the pointers below read */
     Py_ssize_t n_keys, n_fields, n_junctions, id_key;
-    bkey_t *keys; field_t *fields; junction_t *junctions; value_t *values;
+    bkey_t *keys; field_t *fields; junction_t *junctions; bval_t *values;
     outbuf_t out;
     Py_ssize_t hints[KEY_HINTS];  /* key_index's guesses from the previous document */
     int ready;           /* set once __init__ has filled everything above */
@@ -190,7 +189,7 @@ static int put_json(Plan *pl, size_t *ppos, uint8_t t, const uint8_t *p, Py_ssiz
 }
 
 /* text[], uuid[] and integer[] literals as transform.conv_*_array write them, escaped for COPY. */
-static int put_array(Plan *pl, size_t *ppos, int kind, const value_t *v) {
+static int put_array(Plan *pl, size_t *ppos, int kind, const bval_t *v) {
     if (v->type != 0x04) return 0;
     size_t pos = *ppos;
     char tmp[40];
@@ -248,7 +247,7 @@ static int put_array(Plan *pl, size_t *ppos, int kind, const value_t *v) {
 }
 
 /* ---- the row ---- */
-static int put_field(Plan *pl, size_t *ppos, const field_t *f, const value_t *v, const uint8_t *oid) {
+static int put_field(Plan *pl, size_t *ppos, const field_t *f, const bval_t *v, const uint8_t *oid) {
     size_t pos = *ppos;
     char tmp[40];
     if (v->p == NULL || v->type == 0x0A) {  /* missing or null */
@@ -351,7 +350,7 @@ static int put_field(Plan *pl, size_t *ppos, const field_t *f, const value_t *v,
 
 /* A junction array's links: their link stage tuples (binary COPY, linkstage.py; duplicates skipped and
  * counted), or 0 for Python. own: this document's UUID, 16 bytes. */
-static int junction_links(Plan *pl, const junction_t *j, const value_t *v, const uint8_t *own, PyObject *stage,
+static int junction_links(Plan *pl, const junction_t *j, const bval_t *v, const uint8_t *own, PyObject *stage,
                           long *dups) {
     if (v->p == NULL || v->type == 0x0A) return 1;
     if (v->type != 0x04) return 0;
@@ -394,6 +393,18 @@ static int junction_links(Plan *pl, const junction_t *j, const value_t *v, const
     return 1;
 }
 
+/* read_fields' other(): a field name the mapping does not know, into the list *ctx (made on the first). */
+static int add_unknown(void *ctx, const uint8_t *name, Py_ssize_t len) {
+    PyObject **unknown = ctx;
+    if (!valid_text(name, len)) return 0;
+    if (!*unknown && !(*unknown = PyList_New(0))) return -1;
+    PyObject *s = PyUnicode_DecodeUTF8((const char *)name, len, NULL);
+    if (!s) return -1;
+    int rc = PyList_Append(*unknown, s);
+    Py_DECREF(s);
+    return rc < 0 ? -1 : 1;
+}
+
 /* Plan.row(data) -> (line, own, stage, unknown keys, duplicate links) or None: see the top. */
 static PyObject *Plan_row(Plan *pl, PyObject *arg) {
     if (!pl->ready) {
@@ -405,34 +416,10 @@ static PyObject *Plan_row(Plan *pl, PyObject *arg) {
     const uint8_t *d = view.buf;
     Py_ssize_t n = view.len;
     PyObject *result = NULL, *unknown = NULL, *stage = NULL, *line = NULL, *own_s = NULL;
-    for (Py_ssize_t k = 0; k < pl->n_keys; k++) pl->values[k].p = NULL;
-    if (n < 5 || rd32(d) != n || d[n - 1] != 0) goto slow;
-    const uint8_t *q = d + 4, *end = d + n - 1;
-    Py_ssize_t pos_in_doc = 0;
-    while (q < end) {
-        uint8_t t = *q++;
-        const uint8_t *nul = memchr(q, 0, (size_t)(end - q));
-        if (!nul) goto slow;
-        Py_ssize_t klen = nul - q;
-        const uint8_t *val = nul + 1;
-        Py_ssize_t size = value_size(t, val, end - val, 0);
-        if (size < 0) goto slow;
-        Py_ssize_t k = key_index(pl->keys, pl->n_keys, pl->hints, pos_in_doc++, q, klen);
-        if (k < pl->n_keys) {  /* the last of duplicate keys wins, as in the decoded dict */
-            pl->values[k].p = val; pl->values[k].len = (int32_t)size; pl->values[k].type = t;
-        } else {
-            if (!valid_text(q, klen)) goto slow;
-            if (!unknown && !(unknown = PyList_New(0))) goto fail;
-            PyObject *name = PyUnicode_DecodeUTF8((const char *)q, klen, NULL);
-            if (!name) goto fail;
-            int rc = PyList_Append(unknown, name);
-            Py_DECREF(name);
-            if (rc < 0) goto fail;
-        }
-        q = val + size;
-    }
-    if (q != end) goto slow;
-    const value_t *id = &pl->values[pl->id_key];
+    int read = read_fields(d, n, pl->keys, pl->n_keys, pl->hints, pl->values, add_unknown, &unknown);
+    if (read < 0) goto fail;
+    if (read == 0) goto slow;
+    const bval_t *id = &pl->values[pl->id_key];
     if (id->p == NULL || id->type != 0x07) goto slow;
     char own[32];
     uuid_hex(id->p, own);
@@ -500,7 +487,7 @@ static int Plan_init(Plan *pl, PyObject *args, PyObject *kw) {
     if (id_key < 0 || id_key >= pl->n_keys) { PyErr_SetString(PyExc_ValueError, "id_key out of range"); return -1; }
     pl->id_key = id_key;
     pl->keys = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(bkey_t));
-    pl->values = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(value_t));
+    pl->values = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(bval_t));
     pl->fields = PyMem_Calloc((size_t)pl->n_fields + 1, sizeof(field_t));
     pl->junctions = PyMem_Calloc((size_t)pl->n_junctions + 1, sizeof(junction_t));
     if (!pl->keys || !pl->values || !pl->fields || !pl->junctions) { PyErr_NoMemory(); return -1; }

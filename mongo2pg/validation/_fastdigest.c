@@ -5,10 +5,10 @@
  * rows.py's link collection, never the transform: this settles only the cases those settle (strings as
  * they are, ObjectIds, int32/int64, doubles by repr, booleans, dates in years 1-9999, binaries of
  * subtype 0, plain JSON for jsonb, arrays of strings, NULL for missing or null) and answers "unsettled"
- * for a string holding the digest's separator or NULL mark (so a row it settles holds exactly the
- * structural ones, and rows.py counts them only in expect.py's rows)
- * for any other value, and None for a document it cannot read at all; the caller then decodes it and
- * takes the Python path. tests/test_fastdigest.py compares both on generated documents.
+ * for any other value (and for a string holding the digest's separator or NULL mark, so that a row it
+ * settles holds exactly the structural ones and rows.py counts them only in expect.py's rows), and None
+ * for a document it cannot read at all; the caller then decodes it and takes the Python path.
+ * tests/test_fastdigest.py compares both on generated documents.
  */
 #include "../_bson.h"
 #include <math.h>
@@ -21,14 +21,13 @@ enum dkind { D_AS_IS = 1, D_UUID, D_INT, D_DOUBLE, D_BOOL, D_TIMESTAMP, D_JSONB,
 
 typedef struct { Py_ssize_t key; int kind; } dcol_t;
 typedef struct { Py_ssize_t key; int own_is_left; PyObject *set; } dlink_t;
-typedef struct { const uint8_t *p; int32_t len; uint8_t type; } dval_t;
 
 typedef struct {
     PyObject_HEAD
     PyObject *keep;      /* the Python objects whose buffers and sets the pointers below use */
     Py_ssize_t n_keys, n_cols, n_links, id_key;
     bkey_t *keys;
-    dcol_t *cols; dlink_t *links; dval_t *values;
+    dcol_t *cols; dlink_t *links; bval_t *values;
     outbuf_t out;
     Py_ssize_t hints[KEY_HINTS];  /* key_index's guesses from the previous document */
     int ready;           /* set once __init__ has filled everything above */
@@ -161,7 +160,7 @@ static int put_jsonb(DigestPlan *pl, size_t *ppos, uint8_t t, const uint8_t *p, 
 }
 
 /* A column's expected text for a present, non-null value: 1 written, 0 unsettled, -1 error. */
-static int put_value(DigestPlan *pl, size_t *ppos, int kind, const dval_t *v) {
+static int put_value(DigestPlan *pl, size_t *ppos, int kind, const bval_t *v) {
     size_t pos = *ppos;
     const uint8_t *p = v->p;
     char tmp[40];
@@ -230,7 +229,7 @@ static int put_value(DigestPlan *pl, size_t *ppos, int kind, const dval_t *v) {
 }
 
 /* The ObjectIds of a link array as rows.py collects them: 24 bytes each, this document's id on its side. */
-static int add_links(const dlink_t *l, const dval_t *v, const uint8_t *own) {
+static int add_links(const dlink_t *l, const bval_t *v, const uint8_t *own) {
     if (v->p == NULL || v->type != 0x04) return 0;
     iter_t it = iter_of(v->p, v->len);
     uint8_t et; const uint8_t *name, *val; Py_ssize_t nl, size;
@@ -259,24 +258,10 @@ static PyObject *DigestPlan_row(DigestPlan *pl, PyObject *arg) {
     const uint8_t *d = view.buf;
     Py_ssize_t n = view.len;
     PyObject *result = NULL;
-    for (Py_ssize_t k = 0; k < pl->n_keys; k++) pl->values[k].p = NULL;
-    if (n < 5 || rd32(d) != n || d[n - 1] != 0) goto unread;
-    const uint8_t *q = d + 4, *end = d + n - 1;
-    Py_ssize_t pos_in_doc = 0;
-    while (q < end) {  /* every element checked as pymongo's decoder would; the last of duplicate keys wins */
-        uint8_t t = *q++;
-        const uint8_t *nul = memchr(q, 0, (size_t)(end - q));
-        if (!nul) goto unread;
-        Py_ssize_t klen = nul - q;
-        const uint8_t *val = nul + 1;
-        Py_ssize_t size = value_size(t, val, end - val, 0);
-        if (size < 0) goto unread;
-        Py_ssize_t k = key_index(pl->keys, pl->n_keys, pl->hints, pos_in_doc++, q, klen);
-        if (k < pl->n_keys) { pl->values[k].p = val; pl->values[k].len = (int32_t)size; pl->values[k].type = t; }
-        q = val + size;
-    }
-    if (q != end) goto unread;
-    const dval_t *id = &pl->values[pl->id_key];
+    int read = read_fields(d, n, pl->keys, pl->n_keys, pl->hints, pl->values, NULL, NULL);
+    if (read < 0) goto fail;
+    if (read == 0) goto unread;
+    const bval_t *id = &pl->values[pl->id_key];
     if (id->p == NULL || id->type != 0x07) goto unread;
     for (Py_ssize_t i = 0; i < pl->n_links; i++)
         if (add_links(&pl->links[i], &pl->values[pl->links[i].key], id->p) < 0) goto fail;
@@ -288,7 +273,7 @@ static PyObject *DigestPlan_row(DigestPlan *pl, PyObject *arg) {
     memcpy(pl->out.buf, own, 32);
     PyObject *text = NULL;
     for (Py_ssize_t i = 0; i < pl->n_cols; i++) {
-        const dval_t *v = &pl->values[pl->cols[i].key];
+        const bval_t *v = &pl->values[pl->cols[i].key];
         if (out_grow(&pl->out, pos + 2) < 0) goto fail;
         pl->out.buf[pos++] = ROW_SEP;
         if (v->p == NULL || v->type == 0x0A) {
@@ -335,7 +320,7 @@ static int DigestPlan_init(DigestPlan *pl, PyObject *args, PyObject *kw) {
     if (id_key < 0 || id_key >= pl->n_keys) { PyErr_SetString(PyExc_ValueError, "id_key out of range"); return -1; }
     pl->id_key = id_key;
     pl->keys = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(bkey_t));
-    pl->values = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(dval_t));
+    pl->values = PyMem_Calloc((size_t)pl->n_keys + 1, sizeof(bval_t));
     pl->cols = PyMem_Calloc((size_t)pl->n_cols + 1, sizeof(dcol_t));
     pl->links = PyMem_Calloc((size_t)pl->n_links + 1, sizeof(dlink_t));
     if (!pl->keys || !pl->values || !pl->cols || !pl->links) { PyErr_NoMemory(); return -1; }
