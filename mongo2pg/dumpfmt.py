@@ -103,6 +103,11 @@ def skip_documents(f: BinaryIO, count: int) -> int:
     return skipped
 
 
+def as_document(doc: dict[str, Any] | bytes | memoryview) -> dict[str, Any]:
+    """A document kept as raw BSON (the C builders' way), decoded as every reader decodes; a decoded one as it is."""
+    return doc if type(doc) is dict else bson.decode(doc, CODEC)
+
+
 def iter_documents(coll: DumpCollection, start: int = 0) -> Iterator[dict[str, Any]]:
     """Yield the collection's documents in file order, from ordinal `start`."""
     return (doc for doc, _ in iter_sized(coll, start))

@@ -10,7 +10,7 @@ import struct
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # no flags, no header extension
 TRAILER = struct.pack("!h", -1)
-_ID_LEN = struct.pack("!i", 16)
+ID_SEP = struct.pack("!i", 16)  # the right id's length, between the two ids (and the left's, ending the head)
 _LEN = struct.Struct("!i")
 
 
@@ -21,10 +21,7 @@ def _text(value: str) -> bytes:
 
 def row_parts(junction: str, collection: str, field: str) -> tuple[bytes, bytes]:
     """(head, tail): a link's tuple is head + left id + ID_SEP + right id + tail."""
-    return struct.pack("!h", 5) + _text(junction) + _ID_LEN, _text(collection) + _text(field)
-
-
-ID_SEP = _ID_LEN  # the right id's length, between the two ids
+    return struct.pack("!h", 5) + _text(junction) + ID_SEP, _text(collection) + _text(field)
 
 
 def row(head: bytes, left: bytes, right: bytes, tail: bytes) -> bytes:

@@ -22,7 +22,7 @@ from bson.tz_util import utc as bson_utc
 
 from . import linkstage
 from .dumpfmt import CODEC, to_extended_json
-from .ids import uuid_hex, uuid_text
+from .ids import uuid_bytes_from_oid_bytes, uuid_hex, uuid_text
 from .issues import FIXUP, REJECT, Issue
 from .mapping import Column, Mapping, Table
 
@@ -505,8 +505,7 @@ class TableTransform:
                                         f"array element {_short(e)} is not an ObjectId: link dropped"))
                 out.fixups += 1
                 continue
-            b = e.binary
-            other_id = b[:6] + b"\x80\x00\x80\x00" + b[6:]  # ids.uuid_from_objectid's bytes, inline
+            other_id = uuid_bytes_from_oid_bytes(e.binary)
             if other_id in seen:
                 self.duplicate_links += 1
                 continue

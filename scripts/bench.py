@@ -9,8 +9,9 @@ synchronous_commit, full_page_writes, wal_compression; 6.1 step 2). Its data dir
 1. Scale 1 (1,254,390 documents, ~340 bytes of BSON each): the migration end to end (junctions, indexes,
    foreign keys, ANALYZE) with its stage breakdown; the ratio to a raw COPY of the same final rows into
    bare tables plus the same indexes and foreign keys (both run --rounds times, interleaved, the best
-   of each compared: a shared machine's speed moves from one minute to the next); validation of every row against its floor (one
-   connection reading the same rows out with COPY TO STDOUT, plus one process decoding the dump).
+   of each compared: a shared machine's speed moves from one minute to the next); validation of every
+   row against its floor (one connection reading the same rows out with COPY TO STDOUT, plus one
+   process decoding the dump).
 2. Production-sized documents (`sample-data --profile runbook-bytes`, the runbook's ~9.8 KB a document
    with a tail of 1-5 MB ones): the same figures, MB/s of BSON and every process's peak RSS.
 3. Scale 4: the migration's peak RSS against scale 1's.
@@ -52,6 +53,8 @@ UNSAFE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"
 # Set by PgServer itself (its port, socket and address) or meaningless for a throwaway server.
 NOT_FROM_ROLE = {"listen_addresses", "port", "ssl", "ssl_cert_file", "ssl_key_file", "ssl_min_protocol_version"}
 RSS_BOUND_MB = 500
+RAW_COPY = ("raw COPY of the same final rows + the same indexes and foreign keys (one connection, no transform, "
+            "same server)")
 
 
 def production_settings() -> dict[str, str]:
@@ -227,8 +230,7 @@ def scale1_rounds(pg: PgServer, dump: Path, work: Path, rounds: int) -> tuple[di
     for k in range(max(1, rounds)):
         run = migrate(pg, dump, work, "scale1" if k == 0 else f"scale1_{k + 1}")
         run["raw"] = raw_copy_seconds(pg, run["uri"])
-        print(f"  raw COPY of the same final rows + the same indexes and foreign keys (one connection, no "
-              f"transform, same server): {run['raw']:.1f}s", flush=True)
+        print(f"  {RAW_COPY}: {run['raw']:.1f}s", flush=True)
         runs.append(run)
     best = min(runs, key=lambda r: r["wall"])
     for r in runs:
@@ -248,8 +250,7 @@ def scale1_rounds(pg: PgServer, dump: Path, work: Path, rounds: int) -> tuple[di
 def raw_ratio(pg: PgServer, run: dict) -> float:
     raw = raw_copy_seconds(pg, run["uri"])
     ratio = raw / run["wall"]
-    print(f"  raw COPY of the same final rows + the same indexes and foreign keys (one connection, no transform, "
-          f"same server): {raw:.1f}s -> raw/ours = {ratio:.2f}", flush=True)
+    print(f"  {RAW_COPY}: {raw:.1f}s -> raw/ours = {ratio:.2f}", flush=True)
     return ratio
 
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 import io
 import time
 
-import bson
 import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import encodings
 
 from .. import linkstage
-from ..dumpfmt import CODEC, to_extended_json
+from ..dumpfmt import as_document, to_extended_json
 from ..ids import uuid_text
 from ..issues import REJECT, Issue
 from ..stages import Stages
@@ -89,9 +88,7 @@ def commit_batch(conn, table: str, columns: list[str], result: BatchResult, cp: 
         refused = copy_rows(cur, table, columns, result.lines)
         if refused:
             for idx, message in refused:
-                doc = result.docs[idx]
-                if not isinstance(doc, dict):  # the raw BSON the C row builder read
-                    doc = bson.decode(doc, CODEC)
+                doc = as_document(result.docs[idx])  # the raw BSON, when the C row builder read it
                 issues.append(Issue(REJECT, table, str(doc["_id"]), uuid_text(doc["_id"]), "pg_rejected", None,
                                     f"PostgreSQL refused the row: {message}", to_extended_json(doc)))
             # Links staged from (or to) a refused record would dangle: drop them with it.

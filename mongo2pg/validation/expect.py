@@ -236,15 +236,16 @@ def _text_array_or_slow(v: Any) -> Any:
     return "[" + ",".join(map(_JSON_STRING, v)) + "]"
 
 
+# int64 values decode as Int64 (a subclass of int)
+_INTEGER_FAST = ["{e} = None if v is None else str(v) if type(v) is int or type(v) is Int64 else SLOW"]
 _FAST = {
     "uuid": ["if v is None: {e} = None",
              "elif type(v) is ObjectId:",
              "    h = v.binary.hex()",
              "    {e} = " + "{uuid}",
              "else: {e} = SLOW"],
-    # int64 values decode as Int64 (a subclass of int)
-    "integer": ["{e} = None if v is None else str(v) if type(v) is int or type(v) is Int64 else SLOW"],
-    "bigint": ["{e} = None if v is None else str(v) if type(v) is int or type(v) is Int64 else SLOW"],
+    "integer": _INTEGER_FAST,
+    "bigint": _INTEGER_FAST,
     "double": ["{e} = None if v is None else repr(v) if type(v) is float else SLOW"],
     "boolean": ["{e} = None if v is None else 'true' if v is True else 'false' if v is False else SLOW"],
     # naive datetimes are UTC (dumpfmt.CODEC): ms_text, inline

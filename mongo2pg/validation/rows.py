@@ -13,11 +13,10 @@ from collections import defaultdict
 from itertools import islice
 from typing import Any
 
-import bson
 from bson import ObjectId
 from psycopg2 import sql
 
-from ..dumpfmt import CODEC
+from ..dumpfmt import as_document
 from ..ids import IdFormatError, objectid_from_uuid, uuid_from_objectid, uuid_text
 from ..issues import ErrorLogAccount
 from ..mapping import Column, Mapping, Table
@@ -97,7 +96,7 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
     fixed = {c.name: log.fixed.get((table.name, c.source), set()) for c in cols}
     links = [(junction_expected[j.name], s.field, s.holds == "right")
              for j, s in mapping.junction_sources(table.collection)]
-    plan = compile_raw_digest(table, [(exp_set, field_name, own_is_left) for exp_set, field_name, own_is_left in links])
+    plan = compile_raw_digest(table, links)
     rejected_in_source = 0
     docs: list[bytes | dict] = []  # raw BSON, or the document already decoded (the Python path)
     uids: list[str | None] = []  # each document's UUID as hex, None for an _id that is no ObjectId
@@ -118,7 +117,7 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
     def check_rows() -> None:
         """Row by row: which documents are lost, rejected, present; the full rules where a row differs."""
         nonlocal rejected_in_source
-        keyed = [(d, None if u is None else uuid_text(d["_id"])) for d, u in zip(map(_decoded, docs), uids, strict=True)]
+        keyed = [(d, None if u is None else uuid_text(d["_id"])) for d, u in zip(map(as_document, docs), uids, strict=True)]
         cur.execute(select_ids, ([u for _, u in keyed if u is not None],))
         rows = {r[0]: r for r in cur.fetchall()}
         for d, u in keyed:
@@ -152,7 +151,7 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
             u, text, n = got
             key = u[:12] + u[20:]  # the ObjectId's hex
         else:
-            doc = d = bson.decode(raw, CODEC)
+            doc = d = as_document(raw)
             text, n = None, 0
             _id = d.get("_id")
             if type(_id) is ObjectId:
@@ -192,10 +191,6 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
     return chk
 
 
-def _decoded(doc: bytes | dict) -> dict:
-    return doc if type(doc) is dict else bson.decode(doc, CODEC)
-
-
 def _chunk_proven(cur, select_digest, expect, width: int, docs: list, uids: list[str | None],
                   texts: list[bytes | None], nulls: list[int], rejected: set[str]) -> int | None:
     """Prove a chunk at once: the target's rows over the chunk's id range are exactly the expected rows
@@ -219,7 +214,7 @@ def _chunk_proven(cur, select_digest, expect, width: int, docs: list, uids: list
         try:
             for i, t in enumerate(texts):
                 if t is None:
-                    row, nulls[i] = expect(_decoded(docs[i]), uids[i])
+                    row, nulls[i] = expect(as_document(docs[i]), uids[i])
                     texts[i] = row.encode("utf-8")
                     # The separators and NULL marks are exactly the structural ones: no expected value holds
                     # either. (The C builder's rows hold no other: it leaves such a value to this path.)
