@@ -95,7 +95,7 @@ def main() -> None:
         },
         supports_check_mode=False,
     )
-    (httpcheck,) = import_engine(module, "httpcheck")
+    (httpcheck,) = import_engine(module, "ops.httpcheck")
     p = module.params
     captured: dict = {}
     results = []

@@ -15,95 +15,101 @@ description:
   - In check mode nothing is written; the module returns the plan (tables in load order, source counts).
   - Run it with C(async) and poll; O(progress_file) is rewritten atomically after each batch.
 options:
+  # BEGIN generated options: scripts/gen_knobs.py from mongo2pg.migration.Options; edit the fields there
   pg_uri:
-    description: PostgreSQL URI of the target database. Contains a password, so never logged.
+    description: PostgreSQL URI of the target database; sslmode=verify-full&sslrootcert=... for TLS. Contains a password,
+      so never logged.
     type: str
     required: true
   mongo_uri:
-    description: Live MongoDB URI. Exactly one of O(mongo_uri) and O(dump) is required.
+    description: Live MongoDB URI (one of this and dump); tls=true&tlsCAFile=... for TLS. Contains a password, so
+      never logged.
     type: str
   dump:
-    description: Folder written by C(mongodump --out) (or its database folder).
+    description: Folder `mongodump --out` wrote (holding <db>/), or the <db> folder itself.
     type: path
   db:
     description: Database name in MongoDB or inside the dump.
     type: str
     default: nextcrm
   mapping:
-    description: Built-in mapping name or path to a mapping YAML file.
+    description: Built-in mapping name or a YAML file.
     type: str
     default: nextcrm
+  error_log:
+    description: The JSON-lines log of rejected records and fix-ups (the migration writes it, mode 0600; validation
+      accounts for the rejects with it).
+    type: path
+    default: migration-errors.log
+  workers:
+    description: Parallel worker processes; 0 sizes it to the machine (one per CPU, at most 4).
+    type: int
+    default: 0
   batch_size:
     description: Documents per COPY transaction, at most.
     type: int
     default: 5000
   batch_bytes:
-    description:
-      - BSON bytes per COPY transaction, at most (a batch holds one document at least), so that memory
-        follows this bound rather than the documents' size.
+    description: BSON bytes per COPY transaction, at most (a batch holds one document at least), so that memory follows
+      this bound rather than the documents' size.
     type: int
     default: 16777216
-  workers:
-    description: Parallel table loaders; 0 sizes it to the machine.
-    type: int
-    default: 0
   split_documents:
-    description:
-      - With O(dump), a collection of at least twice this many documents loads as ranges, one per worker,
-        side by side. The split is stored with the run, so a resume uses the same ranges. 0 never splits.
+    description: With a dump, a collection of at least 2N documents loads as ranges of at least N, one per worker,
+      side by side; the split is stored with the run, so a resume uses the same ranges; 0 never splits.
     type: int
     default: 100000
-  error_log:
-    description: JSON-lines log of rejected records and fix-ups (mode 0600).
-    type: path
-    default: migration-errors.log
   checkpoint_file:
-    description: Human-readable mirror of the checkpoint; deleted on success, archived on O(fresh).
+    description: Human-readable mirror of the checkpoint; deleted on success, archived on fresh.
     type: path
     default: migration-checkpoint.json
   progress_file:
-    description: Machine-readable progress JSON, rewritten each batch.
+    description: Machine-readable progress JSON, rewritten atomically each batch.
     type: path
   progress_sheet:
-    description: "The runbook's progress sheet as CSV (time, phase, table, records, % complete, speed, errors), appended while it runs."
+    description: The runbook's progress sheet as CSV (time, phase, table, records, % complete, speed, errors), appended
+      while it runs.
     type: path
   progress_sheet_seconds:
-    description: Seconds between a loading table's rows in O(progress_sheet).
+    description: Seconds between a loading table's rows in the progress sheet.
     type: float
     default: 10.0
   fresh:
-    description: Start over (empty the target tables and the checkpoint) instead of resuming.
+    description: 'Start over: empty the target tables and the checkpoint instead of resuming.'
     type: bool
     default: false
+  warn_error_rate:
+    description: A HIGH line, with the top reasons, when a table rejects more than this fraction of its records.
+    type: float
+    default: 0.01
   max_error_rate:
-    description: Stop (checkpointed) when a table rejects more than this fraction of its records.
+    description: Stop (checkpointed) when a table rejects more than this fraction.
     type: float
     default: 0.05
   min_free_disk:
-    description: Stop (checkpointed) when the target's data directory has less than this fraction free.
+    description: Stop (checkpointed) when the target's disk has less than this fraction free.
     type: float
     default: 0.1
-  warn_error_rate:
-    description: A HIGH line (in the progress file's warnings), with the top reasons, when a table rejects more.
-    type: float
-    default: 0.01
   min_free_memory:
-    description: Stop (checkpointed) when the migration host (or its memory cgroup) has less available.
+    description: Stop (checkpointed) when the migration host (or its memory cgroup) has less than this fraction available.
     type: float
     default: 0.1
   hang_seconds:
-    description: No progress in the load for this long is reported as hung, with what to check.
+    description: 'No progress in the load this long: reported as hung, with what to check.'
     type: float
     default: 600.0
   on_hang:
     description: A hung load is stopped (checkpointed, resumable) or only reported.
     type: str
-    choices: [stop, report]
     default: stop
+    choices:
+    - stop
+    - report
   retry_seconds:
     description: Keep retrying a lost connection to either side this long before failing.
     type: float
     default: 300.0
+  # END generated options
 requirements: [mongo2pg (this repository's engine), psycopg2, pymongo]
 author: mongo2pg maintainers
 """
@@ -139,33 +145,34 @@ plan:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.mongo2pg_common import (  # noqa: E402
-    CONNECTION_ARGS,
-    SOURCE_CONSTRAINTS,
-    import_engine,
-)
+from ansible.module_utils.mongo2pg_common import SOURCE_CONSTRAINTS, import_engine  # noqa: E402
 
-# The module's options (DOCUMENTATION above describes each; tests/test_knobs.py holds both to the engine).
+# BEGIN generated ARGUMENT_SPEC: scripts/gen_knobs.py from mongo2pg.migration.Options; edit the fields there
 ARGUMENT_SPEC = {
-        **CONNECTION_ARGS,
-        "batch_size": {"type": "int", "default": 5000},
-        "batch_bytes": {"type": "int", "default": 16 << 20},
-        "workers": {"type": "int", "default": 0},
-        "split_documents": {"type": "int", "default": 100_000},
-        "error_log": {"type": "path", "default": "migration-errors.log"},
-        "checkpoint_file": {"type": "path", "default": "migration-checkpoint.json"},
-        "progress_file": {"type": "path"},
-        "progress_sheet": {"type": "path"},
-        "progress_sheet_seconds": {"type": "float", "default": 10.0},
-        "fresh": {"type": "bool", "default": False},
-        "max_error_rate": {"type": "float", "default": 0.05},
-        "min_free_disk": {"type": "float", "default": 0.10},
+    "pg_uri": {"type": "str", "required": True, "no_log": True},
+    "mongo_uri": {"type": "str", "no_log": True},
+    "dump": {"type": "path"},
+    "db": {"type": "str", "default": "nextcrm"},
+    "mapping": {"type": "str", "default": "nextcrm"},
+    "error_log": {"type": "path", "default": "migration-errors.log"},
+    "workers": {"type": "int", "default": 0},
+    "batch_size": {"type": "int", "default": 5000},
+    "batch_bytes": {"type": "int", "default": 16777216},
+    "split_documents": {"type": "int", "default": 100000},
+    "checkpoint_file": {"type": "path", "default": "migration-checkpoint.json"},
+    "progress_file": {"type": "path"},
+    "progress_sheet": {"type": "path"},
+    "progress_sheet_seconds": {"type": "float", "default": 10.0},
+    "fresh": {"type": "bool", "default": False},
     "warn_error_rate": {"type": "float", "default": 0.01},
-    "min_free_memory": {"type": "float", "default": 0.10},
+    "max_error_rate": {"type": "float", "default": 0.05},
+    "min_free_disk": {"type": "float", "default": 0.1},
+    "min_free_memory": {"type": "float", "default": 0.1},
     "hang_seconds": {"type": "float", "default": 600.0},
-    "on_hang": {"type": "str", "choices": ["stop", "report"], "default": "stop"},
-        "retry_seconds": {"type": "float", "default": 300.0},
+    "on_hang": {"type": "str", "default": "stop", "choices": ["stop", "report"]},
+    "retry_seconds": {"type": "float", "default": 300.0},
 }
+# END generated ARGUMENT_SPEC
 
 
 def main() -> None:

@@ -63,7 +63,7 @@ ARGUMENT_SPEC = {
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_if=[("action", "sync", ("mongo_uri",)), ("action", "validate", ("mongo_uri",))])
-    capture, connect, mapping, errors, redact = import_engine(module, "capture", "connect", "mapping", "errors",
+    capture, connect, mapping, errors, redact = import_engine(module, "reverse.capture", "connect", "mapping", "errors",
                                                               "redact")
     sync, check = import_engine(module, "reverse.sync", "reverse.check")
     p = module.params

@@ -15,19 +15,60 @@ description:
     play stops before deployment.
   - Read-only on both databases; check mode runs it too (it changes nothing).
 options:
-  pg_uri: {description: PostgreSQL URI of the target (never logged)., type: str, required: true}
-  mongo_uri: {description: Live MongoDB URI (one of this and O(dump))., type: str}
-  dump: {description: mongodump folder (one of this and O(mongo_uri))., type: path}
-  db: {description: Source database name., type: str, default: nextcrm}
-  mapping: {description: Built-in mapping name or YAML path., type: str, default: nextcrm}
-  report: {description: Path of the JSON report (the .md summary goes beside it)., type: path, default: migration-validation-report.json}
-  error_log: {description: The migration's reject log, used to account for rejected records., type: path, default: migration-errors.log}
-  sample: {description: Check a seeded random sample of this many rows per table (0 = every row)., type: int, default: 0}
-  seed: {description: Seed of the sample's random choice., type: int, default: 1}
-  min_match: {description: Minimum field match percentage., type: float, default: 99.0}
-  strict: {description: Zero unexplained mismatches required., type: bool, default: true}
-  reference_schema: {description: Schema JSON the target must equal (default from the mapping)., type: path}
-  workers: {description: Tables checked in parallel worker processes (0 = one per CPU at most 4)., type: int, default: 0}
+  # BEGIN generated options: scripts/gen_knobs.py from mongo2pg.validation.ValidateOptions; edit the fields there
+  pg_uri:
+    description: PostgreSQL URI of the target database; sslmode=verify-full&sslrootcert=... for TLS. Contains a password,
+      so never logged.
+    type: str
+    required: true
+  mongo_uri:
+    description: Live MongoDB URI (one of this and dump); tls=true&tlsCAFile=... for TLS. Contains a password, so
+      never logged.
+    type: str
+  dump:
+    description: Folder `mongodump --out` wrote (holding <db>/), or the <db> folder itself.
+    type: path
+  db:
+    description: Database name in MongoDB or inside the dump.
+    type: str
+    default: nextcrm
+  mapping:
+    description: Built-in mapping name or a YAML file.
+    type: str
+    default: nextcrm
+  error_log:
+    description: The JSON-lines log of rejected records and fix-ups (the migration writes it, mode 0600; validation
+      accounts for the rejects with it).
+    type: path
+    default: migration-errors.log
+  workers:
+    description: Parallel worker processes; 0 sizes it to the machine (one per CPU, at most 4).
+    type: int
+    default: 0
+  report:
+    description: Path of the JSON report (the .md summary goes beside it).
+    type: path
+    default: migration-validation-report.json
+  sample:
+    description: 'Check a seeded random sample of N rows per table (0: every row).'
+    type: int
+    default: 0
+  seed:
+    description: Seed of the sample's random choice.
+    type: int
+    default: 1
+  min_match:
+    description: Minimum field match percentage.
+    type: float
+    default: 99.0
+  strict:
+    description: Zero unexplained mismatches required.
+    type: bool
+    default: true
+  reference_schema:
+    description: 'Schema JSON the target must equal (default: from the mapping).'
+    type: path
+  # END generated options
 author: mongo2pg maintainers
 """
 
@@ -50,24 +91,25 @@ rows_per_second: {description: Rows checked per second., returned: always, type:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.mongo2pg_common import (  # noqa: E402
-    CONNECTION_ARGS,
-    SOURCE_CONSTRAINTS,
-    import_engine,
-)
+from ansible.module_utils.mongo2pg_common import SOURCE_CONSTRAINTS, import_engine  # noqa: E402
 
-# The module's options (DOCUMENTATION above describes each; tests/test_knobs.py holds both to the engine).
+# BEGIN generated ARGUMENT_SPEC: scripts/gen_knobs.py from mongo2pg.validation.ValidateOptions; edit the fields there
 ARGUMENT_SPEC = {
-    **CONNECTION_ARGS,
-    "report": {"type": "path", "default": "migration-validation-report.json"},
+    "pg_uri": {"type": "str", "required": True, "no_log": True},
+    "mongo_uri": {"type": "str", "no_log": True},
+    "dump": {"type": "path"},
+    "db": {"type": "str", "default": "nextcrm"},
+    "mapping": {"type": "str", "default": "nextcrm"},
     "error_log": {"type": "path", "default": "migration-errors.log"},
+    "workers": {"type": "int", "default": 0},
+    "report": {"type": "path", "default": "migration-validation-report.json"},
     "sample": {"type": "int", "default": 0},
     "seed": {"type": "int", "default": 1},
     "min_match": {"type": "float", "default": 99.0},
     "strict": {"type": "bool", "default": True},
     "reference_schema": {"type": "path"},
-    "workers": {"type": "int", "default": 0},
 }
+# END generated ARGUMENT_SPEC
 
 
 def main() -> None:

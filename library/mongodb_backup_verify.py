@@ -82,7 +82,7 @@ def main() -> None:
         required_together=[("compare_uri", "compare_db")],
         supports_check_mode=True,
     )
-    backup, errors, redact = import_engine(module, "backup", "errors", "redact")
+    backup, errors, redact = import_engine(module, "ops.backup", "errors", "redact")
     p = module.params
     result = {"changed": False, "warnings_list": []}
     failures = []

@@ -70,24 +70,22 @@ def main() -> None:
         required_if=[("action", "snapshot", ("pg_uri",))],
         supports_check_mode=True,
     )
-    monitor, errors, redact = import_engine(module, "monitor", "errors", "redact")
+    monitor, errors, redact = import_engine(module, "ops.monitor", "errors", "redact")
     p = module.params
     if p["action"] == "summary":
         summary = monitor.summarize(monitor.read_history(p["history"]))
         if not summary["success"]:
             module.fail_json(msg=f"success criteria not met: {'; '.join(summary['reasons'])}", summary=summary)
         module.exit_json(changed=False, summary=summary)
-    unknown = set(p["thresholds"]) - set(monitor.THRESHOLDS)
-    if unknown:
-        module.fail_json(msg=f"unknown thresholds {sorted(unknown)}; known: {sorted(monitor.THRESHOLDS)}")
     try:
+        thresholds = monitor.thresholds_from(p["thresholds"])
         snap = monitor.snapshot(p["pg_uri"], p["health_url"], p["disk_path"], host_name=p["host_name"],
                                 app_url=p["app_url"], endpoints=p["endpoints"], pg_log=p["pg_log"],
                                 log_minutes=p["log_minutes"])
     except errors.Mongo2PgError as exc:
         module.fail_json(msg=redact.redact_text(str(exc)))
         return
-    breaches = monitor.evaluate(snap, {k: float(v) for k, v in p["thresholds"].items()})
+    breaches = monitor.evaluate(snap, thresholds)
     if not module.check_mode:
         monitor.append_history(p["history"], snap, breaches)
     result = {"changed": not module.check_mode, "snapshot": snap, "breaches": breaches}

@@ -1,14 +1,8 @@
-"""Shared pieces of the mongo2pg Ansible modules: the source/target options and the engine import."""
+"""Shared pieces of the mongo2pg Ansible modules: the source constraint and the engine import (the options
+themselves are generated from the engine's option fields: scripts/gen_knobs.py)."""
 
 from __future__ import annotations
 
-CONNECTION_ARGS = {
-    "pg_uri": {"type": "str", "required": True, "no_log": True},
-    "mongo_uri": {"type": "str", "no_log": True},
-    "dump": {"type": "path"},
-    "db": {"type": "str", "default": "nextcrm"},
-    "mapping": {"type": "str", "default": "nextcrm"},
-}
 SOURCE_CONSTRAINTS = {"required_one_of": [("mongo_uri", "dump")], "mutually_exclusive": [("mongo_uri", "dump")]}
 
 

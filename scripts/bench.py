@@ -43,10 +43,11 @@ import psycopg2  # noqa: E402
 from peak import mongo2pg_measured  # noqa: E402
 from servers import PgServer  # noqa: E402
 
-from mongo2pg import dumpfmt, schema  # noqa: E402
+from mongo2pg import schema  # noqa: E402
 from mongo2pg.connect import BULK_SESSION, pg_connect  # noqa: E402
 from mongo2pg.mapping import load_mapping  # noqa: E402
 from mongo2pg.migration import Options  # noqa: E402
+from mongo2pg.source import dumpfmt  # noqa: E402
 
 DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "wal_compression": "on"}
 UNSAFE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}

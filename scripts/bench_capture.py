@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import psycopg2  # noqa: E402
 from servers import PgServer  # noqa: E402
 
-from mongo2pg import capture  # noqa: E402
 from mongo2pg.mapping import load_mapping  # noqa: E402
+from mongo2pg.reverse import capture  # noqa: E402
 
 ROUNDS, PER_ROUND = 6, 300
 DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "wal_compression": "on"}

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 inc=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 keep=$(mktemp -d)
 trap 'for m in "$keep"/*.so; do cp "$m" "$(cat "$m.path")"; done; rm -rf "$keep"' EXIT
-for mod in mongo2pg._fastrow mongo2pg.validation._fastdigest; do
+for mod in mongo2pg.transform._fastrow mongo2pg.validation._fastdigest; do
   so=$(.venv/bin/python -c "import $mod as f; print(f.__file__)")
   cp "$so" "$keep/$mod.so"
   echo "$so" > "$keep/$mod.so.path"

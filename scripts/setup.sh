@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# gcc and python3-dev build the engine's C builders (mongo2pg/_fastrow.c, mongo2pg/validation/_fastdigest.c).
+# gcc and python3-dev build the engine's C builders (mongo2pg/transform/_fastrow.c, mongo2pg/validation/_fastdigest.c).
 APT_PACKAGES=(postgresql postgresql-client debootstrap rsync python3-venv python3-dev gcc ca-certificates iproute2)
 # Node.js and npm for Prisma's tools, from Debian when the machine has none.
 command -v node >/dev/null && command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
@@ -34,7 +34,7 @@ fi
 
 PY=${PYTHON:-python3}
 stamp=.venv/.setup-stamp
-want=$(cat pyproject.toml mongo2pg/_bson.h mongo2pg/_fastrow.c mongo2pg/validation/_fastdigest.c | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml mongo2pg/_bson.h mongo2pg/transform/_fastrow.c mongo2pg/validation/_fastdigest.c | sha256sum | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "setup: .venv is up to date"
   exit 0
@@ -44,7 +44,7 @@ echo "setup: building .venv"
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c 'import mongo2pg, pymongo, psycopg2, yaml' || { echo 'setup: the venv is incomplete' >&2; exit 1; }
-.venv/bin/python -c 'import mongo2pg._fastrow, mongo2pg.validation._fastdigest' ||
+.venv/bin/python -c 'import mongo2pg.transform._fastrow, mongo2pg.validation._fastdigest' ||
   { echo 'setup: the C builders did not build (gcc, python3-dev?)' >&2; exit 1; }
 collections=$(.venv/bin/ansible-galaxy collection list 2>/dev/null)
 for c in community.postgresql community.mongodb community.general ansible.posix; do

@@ -10,7 +10,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from servers import MongoServer, PgServer  # noqa: E402
 
-from mongo2pg.sample_data import write_dump  # noqa: E402
+from mongo2pg.fixtures.write import write_dump  # noqa: E402
 
 
 @pytest.fixture(scope="session")

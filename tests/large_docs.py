@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bson import ObjectId
 
-from mongo2pg import dumpfmt
+from mongo2pg.source import dumpfmt
 
 
 def write_large_documents(out: Path, count: int, size: int) -> None:

@@ -13,8 +13,9 @@ import pymongo
 import pytest
 from ansible_run import ROOT, playbook, recap
 
-from mongo2pg import backup, dumpfmt
 from mongo2pg.cli import main as cli
+from mongo2pg.ops import backup
+from mongo2pg.source import dumpfmt
 
 SOURCE_DB = "bk_source"
 

@@ -18,8 +18,8 @@ import pytest
 from bson import Binary, Code, DatetimeMS, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from bson.dbref import DBRef
 
-from mongo2pg import dumpfmt
 from mongo2pg.ids import uuid_from_objectid
+from mongo2pg.source import dumpfmt
 
 MAPPING = """
 version: 1

@@ -18,7 +18,7 @@ import pytest
 from bson import ObjectId
 from large_docs import LARGE_DOCUMENTS_MAPPING, write_large_documents
 
-from mongo2pg import dumpfmt
+from mongo2pg.source import dumpfmt
 
 CGROUP_V1 = Path("/sys/fs/cgroup/memory")
 

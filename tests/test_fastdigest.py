@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from test_fastrow import MAPPING as ROW_MAPPING
 from test_fastrow import OIDS, _doc, _elem, _encoded, _string, elements
 
-from mongo2pg import dumpfmt
 from mongo2pg.mapping import load_mapping, parse_mapping
-from mongo2pg.readers import DumpSource
+from mongo2pg.source import dumpfmt
+from mongo2pg.source.readers import DumpSource
 from mongo2pg.validation import expect
 
 MAPPING = """

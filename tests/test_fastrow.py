@@ -1,4 +1,4 @@
-"""The C row builder (mongo2pg/_fastrow.c, raw BSON -> COPY line) against the Python path it must follow.
+"""The C row builder (mongo2pg/transform/_fastrow.c, raw BSON -> COPY line) against the Python path it must follow.
 
 For every document of the hostile corpus, of clean and dirty sample data, of generated documents with
 awkward values (invalid UTF-8, dates outside years 1-9999, duplicate keys, out-of-range numbers, links
@@ -22,9 +22,9 @@ from test_corpus import MAPPING as CORPUS_MAPPING
 from test_corpus import _corpus_docs
 from test_transform import AWKWARD
 
-from mongo2pg import dumpfmt
 from mongo2pg.mapping import load_mapping, parse_mapping
-from mongo2pg.readers import DumpSource
+from mongo2pg.source import dumpfmt
+from mongo2pg.source.readers import DumpSource
 from mongo2pg.transform import TableTransform
 
 MAPPING = """
@@ -243,7 +243,7 @@ def test_raw_path_equals_python_path_on_sample_data(dump, request):
 
 
 def test_a_plan_refuses_to_work_uninitialised_or_twice():
-    from mongo2pg._fastrow import Plan
+    from mongo2pg.transform._fastrow import Plan
 
     with pytest.raises(RuntimeError):
         Plan.__new__(Plan).row(bson.encode({"_id": OIDS[0]}))
@@ -297,9 +297,9 @@ def test_staged_links_arrive_whole_in_any_database_encoding(pg, encoding):
     in its own encoding: the same rows either way, a non-ASCII name, a tab and a backslash included."""
     import psycopg2
 
-    from mongo2pg import linkstage
     from mongo2pg.migration.copy import _copy_stage
     from mongo2pg.migration.state import create_state
+    from mongo2pg.transform import linkstage
 
     name = f"t_stage_{encoding.lower()}"
     admin = psycopg2.connect(pg.uri())

@@ -1,13 +1,14 @@
-"""Every knob is stated in four places: the engine's options dataclass, the CLI's argparse, the Ansible
-module's argument_spec and its DOCUMENTATION. These tests hold the four together (names, defaults,
-types, choices): a knob added or changed in one place only fails here."""
+"""Every knob is stated once, as a field of the engine's options dataclass (mongo2pg/options.py: `knob`);
+the CLI's flags are made from it at run time and the Ansible modules' ARGUMENT_SPEC and DOCUMENTATION by
+scripts/gen_knobs.py. These tests hold the generators to the fields, and the modules to the generator."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import subprocess
 import sys
-from dataclasses import MISSING, fields
+from dataclasses import MISSING
 from pathlib import Path
 
 import pytest
@@ -15,18 +16,12 @@ import yaml
 
 from mongo2pg.cli import build_parser
 from mongo2pg.migration import Options
+from mongo2pg.options import knobs, module_argument_spec
 from mongo2pg.validation import ValidateOptions
 
 ROOT = Path(__file__).resolve().parent.parent
-PY_TYPES = {"str": str, "path": str, "int": int, "float": float, "bool": bool}
-
-# name in the CLI -> (the options field, how the value maps): flags that say the opposite of the field.
-CLI_INVERTED = {"no_finalize": "finalize", "lenient": "strict"}
-# What one side has and the other need not, each with its reason.
-CLI_ONLY = {"help", "quiet", "summary_file"}  # how the terminal shows the run, not what it does
-MODULE_OMITS = {"migrate": {"finalize"}, "validate": set()}  # a phase always finalizes (30_migrate)
-
 CASES = [("migrate", Options, "mongo_pg_migrate"), ("validate", ValidateOptions, "mongo_pg_validate")]
+CLI_ONLY = {"help", "quiet", "summary_file"}  # how the terminal shows the run, not what it does
 
 
 def _module(name: str):
@@ -42,11 +37,6 @@ def _module(name: str):
     return lib
 
 
-def _fields(cls) -> dict[str, object]:
-    """Field name -> default (MISSING for a required one)."""
-    return {f.name: f.default for f in fields(cls)}
-
-
 def _cli_actions(command: str) -> dict[str, argparse.Action]:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -59,68 +49,73 @@ def _no_env_defaults(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+def test_the_modules_are_what_the_option_fields_make():
+    """A hand edit of a module's options, or a field changed without rerunning the generator, fails here."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_knobs.py"), "--check"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 @pytest.mark.parametrize(("command", "cls", "module"), CASES)
-def test_every_cli_option_is_an_engine_option_with_the_same_default(command, cls, module):
-    engine = _fields(cls)
+def test_every_knob_is_a_cli_flag_with_its_default_type_and_choices(command, cls, module):
     actions = _cli_actions(command)
-    for dest, action in actions.items():
-        if dest in CLI_ONLY:
-            continue
-        if dest in CLI_INVERTED:
-            name = CLI_INVERTED[dest]
-            assert name in engine, f"--{dest} inverts {name}, which {cls.__name__} does not have"
-            assert action.default is (not engine[name]), f"--{dest} must default to the opposite of {name}"
-            continue
-        assert dest in engine, f"CLI {command} --{dest} is no field of {cls.__name__}: its value would be dropped"
-        want = None if engine[dest] is MISSING else engine[dest]
-        assert action.default == want, f"{command} --{dest}: CLI default {action.default!r}, engine {want!r}"
-        if action.type is not None and want is not None:
-            assert isinstance(want, action.type), f"{command} --{dest}: CLI type {action.type}, default {want!r}"
-    covered = {CLI_INVERTED.get(d, d) for d in actions}
-    assert set(engine) <= covered, f"{cls.__name__} fields without a CLI option: {sorted(set(engine) - covered)}"
+    for k in knobs(cls):
+        assert k.name in actions, f"{cls.__name__}.{k.name} has no flag in `mongo2pg {command}`"
+        a = actions[k.name]
+        want = None if k.default is MISSING else k.default
+        assert a.default == want, f"{command} {a.option_strings}: CLI default {a.default!r}, field {want!r}"
+        if k.type is bool:
+            assert a.const is (not k.default), f"{command} {a.option_strings} must set {k.name} to {not k.default}"
+        else:
+            assert a.type is k.type and a.choices == k.choices, f"{command} {a.option_strings}: type or choices"
+        assert a.help and k.help, f"{k.name}: no help"
+    extra = set(actions) - {k.name for k in knobs(cls)} - CLI_ONLY
+    assert not extra, f"`mongo2pg {command}` flags the engine never receives: {sorted(extra)}"
 
 
 @pytest.mark.parametrize(("command", "cls", "module"), CASES)
-def test_every_module_option_is_an_engine_option_with_the_same_default(command, cls, module):
-    engine = _fields(cls)
-    spec = _module(module).ARGUMENT_SPEC
-    cli = _cli_actions(command)
-    for name, arg in spec.items():
-        assert name in engine, f"{module} option {name} is no field of {cls.__name__}: its value would be dropped"
-        if name in cli and cli[name].choices:
-            assert arg.get("choices") == list(cli[name].choices), f"{module} {name}: choices differ from the CLI's"
-        if engine[name] is MISSING:
-            assert arg.get("required") is True, f"{module} {name}: the engine requires it, the module does not"
-            continue
-        assert arg.get("default") == engine[name], (f"{module} {name}: module default {arg.get('default')!r}, "
-                                                   f"engine {engine[name]!r}")
-        if engine[name] is not None:
-            assert isinstance(engine[name], PY_TYPES[arg["type"]]), f"{module} {name}: type {arg['type']}"
-    missing = set(engine) - set(spec) - MODULE_OMITS[command]
-    assert not missing, f"{cls.__name__} fields the module {module} does not offer: {sorted(missing)}"
-
-
-@pytest.mark.parametrize(("command", "cls", "module"), CASES)
-def test_each_module_documents_exactly_its_argument_spec(command, cls, module):
+def test_every_module_knob_is_an_option_with_its_default_type_and_choices(command, cls, module):
     lib = _module(module)
-    documented = yaml.safe_load(lib.DOCUMENTATION)["options"]
-    spec = lib.ARGUMENT_SPEC
-    assert set(documented) == set(spec), (f"{module}: documented only {sorted(set(documented) - set(spec))}, "
-                                          f"not documented {sorted(set(spec) - set(documented))}")
-    for name, arg in spec.items():
-        doc = documented[name]
-        assert doc.get("type") == arg["type"], f"{module} {name}: documented type {doc.get('type')}, spec {arg['type']}"
-        assert doc.get("default") == arg.get("default"), (f"{module} {name}: documented default {doc.get('default')!r}, "
-                                                          f"spec {arg.get('default')!r}")
-        assert bool(doc.get("required")) == bool(arg.get("required")), f"{module} {name}: required differs"
-        assert doc.get("choices") == arg.get("choices"), f"{module} {name}: choices differ"
+    spec, documented = lib.ARGUMENT_SPEC, yaml.safe_load(lib.DOCUMENTATION)["options"]
+    offered = [k for k in knobs(cls) if k.module]
+    assert list(spec) == [k.name for k in offered] == list(documented)
+    for k in offered:
+        arg, doc = spec[k.name], documented[k.name]
+        assert arg["type"] == doc["type"] == ("path" if k.path else k.type.__name__)
+        assert arg.get("required", False) == doc.get("required", False) == k.required
+        if not k.required:
+            assert arg.get("default") == doc.get("default") == k.default, k.name
+        assert arg.get("choices") == doc.get("choices") == (list(k.choices) if k.choices else None), k.name
+        assert arg.get("no_log", False) == k.secret, f"{module} {k.name}: no_log must follow the field's secret"
+    assert {k.name for k in knobs(cls) if not k.module} == ({"finalize"} if cls is Options else set())
 
 
-def test_the_cli_builds_the_options_it_was_given():
-    """from_values takes the parsed arguments: a value given on the command line reaches the engine."""
-    args = build_parser().parse_args(["migrate", "--dump", "d", "--pg-uri", "postgresql://h/db", "--batch-size", "7",
-                                      "--batch-bytes", "1024", "--workers", "3", "--no-finalize", "--fresh",
-                                      "--min-free-disk", "0.2", "--retry-seconds", "9"])
-    opts = Options.from_values({**vars(args), "finalize": not args.no_finalize})
-    assert (opts.batch_size, opts.batch_bytes, opts.workers, opts.finalize, opts.fresh, opts.min_free_disk,
-            opts.retry_seconds, opts.dump) == (7, 1024, 3, False, True, 0.2, 9.0, "d")
+@pytest.mark.parametrize(("command", "cls", "module"), CASES)
+def test_a_value_given_on_the_command_line_reaches_the_engine(command, cls, module):
+    """Every flag, given a value other than its default, arrives in the options the handler builds."""
+    argv, want = [command], {}
+    for k in knobs(cls):
+        flag = k.flag or "--" + k.name.replace("_", "-")
+        if k.type is bool:
+            argv.append(flag)
+            want[k.name] = not k.default
+            continue
+        value = k.choices[-1] if k.choices else {str: f"x-{k.name}", int: 7, float: 0.25}[k.type]
+        if k.name == "dump":  # one source: the test gives the dump, leaving mongo_uri at its default
+            value, want["mongo_uri"] = "some/dump", None
+        if k.name != "mongo_uri":
+            argv += [flag, str(value)]
+            want[k.name] = value
+    args = build_parser().parse_args(argv)
+    opts = cls.from_values(vars(args))
+    assert {name: getattr(opts, name) for name in want} == want
+
+
+@pytest.mark.parametrize(("command", "cls", "module"), CASES)
+def test_module_params_build_the_engine_options(command, cls, module):
+    params = {name: arg.get("default") for name, arg in module_argument_spec(cls).items()}
+    params.update(pg_uri="postgresql://h/db", dump="d")
+    opts = cls.from_values(params)
+    assert (opts.pg_uri, opts.dump) == ("postgresql://h/db", "d")
+    assert {k.name: getattr(opts, k.name) for k in knobs(cls) if k.module and not k.required} == {
+        k.name: k.default if k.name != "dump" else "d" for k in knobs(cls) if k.module and not k.required}

@@ -15,11 +15,12 @@ import pytest
 from bson import ObjectId
 from psycopg2 import sql
 
-from mongo2pg import backup, dumpfmt
 from mongo2pg.connect import mongo_client
+from mongo2pg.fixtures.write import write_dump, write_live
 from mongo2pg.ids import uuid_from_objectid
 from mongo2pg.mapping import load_mapping
-from mongo2pg.sample_data import write_dump, write_live
+from mongo2pg.ops import backup
+from mongo2pg.source import dumpfmt
 from mongo2pg.validation import ValidateOptions, validate
 
 MAPPING = load_mapping("nextcrm")

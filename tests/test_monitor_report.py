@@ -17,8 +17,8 @@ import psycopg2
 import pytest
 from servers import PgServer, free_port
 
-from mongo2pg import monitor
 from mongo2pg.cli import main as cli
+from mongo2pg.ops import monitor
 
 
 class _Health(BaseHTTPRequestHandler):
@@ -200,7 +200,7 @@ def test_final_report_is_written_from_the_artifacts_and_renders_offline(pg_db, c
 
 
 def test_the_report_says_which_rollback_ran_and_only_for_its_own_run(tmp_path):
-    from mongo2pg.report import collect, markdown
+    from mongo2pg.ops.report import collect, markdown
 
     (tmp_path / "rollback.json").write_text(json.dumps({
         "mode": "reverse-sync", "completed_at": "2026-12-01T11:00:00Z", "reverse_sync": {"changes": 12},
@@ -214,7 +214,7 @@ def test_the_report_says_which_rollback_ran_and_only_for_its_own_run(tmp_path):
 
 
 def test_the_progress_sheet_is_charted_as_records_loaded_over_the_run(tmp_path):
-    from mongo2pg.report import collect, html_page, loaded_over_time, markdown
+    from mongo2pg.ops.report import collect, html_page, loaded_over_time, markdown
 
     (tmp_path / "migration-progress.csv").write_text(
         "time,phase,table,records,total,percent_complete,records_per_second,errors\n"
@@ -226,7 +226,7 @@ def test_the_progress_sheet_is_charted_as_records_loaded_over_the_run(tmp_path):
 
 
 def test_the_report_lists_the_team_and_the_escalation_path(tmp_path):
-    from mongo2pg.report import collect, markdown
+    from mongo2pg.ops.report import collect, markdown
 
     (tmp_path / "team.json").write_text(json.dumps({"roles": {
         "migration_lead": {"name": "Ada", "phone": "+1 555 0100", "email": "ada@example.com", "hours": "24/7"},
@@ -239,8 +239,8 @@ def test_the_report_lists_the_team_and_the_escalation_path(tmp_path):
 
 
 def test_duration_estimate_from_staging_and_the_report_sets_it_beside_the_actual(tmp_path):
-    from mongo2pg.estimate import estimate
-    from mongo2pg.report import collect, markdown
+    from mongo2pg.ops.estimate import estimate
+    from mongo2pg.ops.report import collect, markdown
 
     staging = tmp_path / "staging"
     staging.mkdir()
@@ -265,7 +265,7 @@ def test_duration_estimate_from_staging_and_the_report_sets_it_beside_the_actual
 
 
 def test_rejected_records_are_grouped_by_reason_with_example_ids(tmp_path):
-    from mongo2pg.report import collect, markdown
+    from mongo2pg.ops.report import collect, markdown
 
     recs = [{"severity": "reject", "table": "crm_Leads", "_id": f"65a1b2c3d4e5f6071829{i:04x}", "uuid": None,
              "reason": "enum_invalid", "field": "status", "message": "not a value"} for i in range(5)]

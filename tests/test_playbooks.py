@@ -16,8 +16,8 @@ import pymongo
 import pytest
 from ansible_run import ROOT, playbook, recap
 
-from mongo2pg import backup, monitor
 from mongo2pg.ids import objectid_from_uuid
+from mongo2pg.ops import backup, monitor
 
 
 def _vars(pg, db, dump, artifacts):

@@ -16,10 +16,11 @@ import pytest
 from bson import Int64, ObjectId
 from prisma_readback import PRISMA, ROOT, compare, generate_client, prisma_env, read_all
 
-from mongo2pg import dumpfmt, schema
+from mongo2pg import schema
 from mongo2pg.mapping import load_mapping
 from mongo2pg.prisma.dmmf import read_dmmf
 from mongo2pg.prisma.from_prisma import ACTIONS
+from mongo2pg.source import dumpfmt
 
 SCHEMAS = ROOT / "tests" / "prisma"
 NATIVE = {"Uuid": "UUID", "Timestamp": "TIMESTAMP(3)", "JsonB": "JSONB"}

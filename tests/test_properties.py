@@ -32,8 +32,9 @@ from bson import Binary, Code, Decimal128, Int64, MaxKey, MinKey, ObjectId, Rege
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mongo2pg import backup, dumpfmt
 from mongo2pg.migration import Options, run
+from mongo2pg.ops import backup
+from mongo2pg.source import dumpfmt
 from mongo2pg.validation import ValidateOptions, validate
 
 # No example database: a derandomized run is the same run every time, and nothing is written into the tree.

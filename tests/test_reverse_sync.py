@@ -14,10 +14,10 @@ import pytest
 from bson import ObjectId
 from test_migrate import migrate_cli
 
-from mongo2pg import monitor
 from mongo2pg.connect import mongo_client
+from mongo2pg.fixtures.write import write_live
 from mongo2pg.ids import objectid_from_uuid, uuid_from_objectid
-from mongo2pg.sample_data import write_live
+from mongo2pg.ops import monitor
 
 DB = "revsync"
 

@@ -8,9 +8,10 @@ from collections import Counter
 import bson
 import pytest
 
-from mongo2pg import dumpfmt
+from mongo2pg.fixtures.shape import DIRTY_KINDS, PRODUCTION_TOTAL, collection_counts
+from mongo2pg.fixtures.write import write_dump
 from mongo2pg.mapping import load_mapping
-from mongo2pg.sample_data import DIRTY_KINDS, PRODUCTION_TOTAL, collection_counts, write_dump
+from mongo2pg.source import dumpfmt
 
 RUNBOOK = {"crm_Accounts": 15_340, "crm_Contacts": 42_180, "crm_Opportunities": 50_000, "Users": 1_250,
            "crm_Leads": 8_920, "crm_Contracts": 3_210, "TodoList": 890, "ImageUpload": 233, "Employees": 45,

@@ -14,11 +14,13 @@ import pytest
 from bson import Code, Decimal128, Int64, ObjectId
 from test_corpus import MAPPING, _corpus_docs
 
-from mongo2pg import dumpfmt
 from mongo2pg.ids import uuid_hex
 from mongo2pg.mapping import load_mapping, parse_mapping
-from mongo2pg.readers import DumpSource
-from mongo2pg.transform import Bad, TableTransform, _FieldBad, _Slow
+from mongo2pg.source import dumpfmt
+from mongo2pg.source.readers import DumpSource
+from mongo2pg.transform.compiled import _Slow
+from mongo2pg.transform.converters import Bad
+from mongo2pg.transform.table import TableTransform, _FieldBad
 
 AWKWARD = {
     "t": ["", "plain", "tab\there", "new\nline", "cr\r", "back\\slash", "\\N", "é ✓ 🚀", "\u2028", "\x7f", "a\x00b",

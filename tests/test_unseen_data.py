@@ -16,8 +16,9 @@ from bson import ObjectId
 from large_docs import LARGE_DOCUMENTS_MAPPING, write_large_documents
 from peak import mongo2pg_measured
 
-from mongo2pg import backup, dumpfmt
 from mongo2pg.ids import uuid_from_objectid
+from mongo2pg.ops import backup
+from mongo2pg.source import dumpfmt
 
 NEXTCRM = Path(__file__).resolve().parent.parent / "mongo2pg" / "mappings" / "nextcrm.yml"
 
@@ -203,7 +204,7 @@ def test_production_sized_documents_migrate_and_validate_in_bounded_memory(tmp_p
     """The runbook's weight of document (sample-data --profile runbook-bytes: ~9.8 KB on average, long
     comments and task contents, runs of consecutive 1-5 MB invoices and documents): PASS, every process
     under 500 MB."""
-    from mongo2pg.sample_data import write_dump
+    from mongo2pg.fixtures.write import write_dump
 
     dump = tmp_path / "dump"
     manifest = write_dump(dump, scale=0.03, seed=3, profile="runbook-bytes")

@@ -108,17 +108,17 @@ def test_clean_migration_passes_and_cli_exit_codes(migrated, clean_dump, tmp_pat
 
 def test_a_broken_transform_is_caught(pg, clean_dump, tmp_path, monkeypatch):
     """Validation does not reuse the transform: inject a bug into it and the migration's output fails."""
-    import mongo2pg.transform as transform
     from mongo2pg.migration import Options, run
+    from mongo2pg.transform import compiled, converters, table
 
     # Off by one in integers, in every path: the C row builder's lines, the compiled row's inline case and
     # the generic converter.
-    original, original_fast = transform.conv_integer, transform._fast_expr
-    monkeypatch.setitem(transform.CONVERTERS, "integer", lambda v: str(int(original(v)) + 1))
-    monkeypatch.setattr(transform, "_fast_expr", lambda col, var: [f"{var} = str(v + 1) if type(v) is int else "
+    original, original_fast = converters.conv_integer, compiled._fast_expr
+    monkeypatch.setitem(converters.CONVERTERS, "integer", lambda v: str(int(original(v)) + 1))
+    monkeypatch.setattr(compiled, "_fast_expr", lambda col, var: [f"{var} = str(v + 1) if type(v) is int else "
                                                                    f"_conv_{var}(v)"] if col.type == "integer"
                         else original_fast(col, var))
-    original_plan = transform.TableTransform._raw_plan
+    original_plan = table.TableTransform._raw_plan
 
     def broken_plan(self, mapping):
         row = original_plan(self, mapping).row
@@ -134,7 +134,7 @@ def test_a_broken_transform_is_caught(pg, clean_dump, tmp_path, monkeypatch):
             return ("\t".join(fields) + "\n", *r[1:])
         return SimpleNamespace(row=broken_row)
 
-    monkeypatch.setattr(transform.TableTransform, "_raw_plan", broken_plan)
+    monkeypatch.setattr(table.TableTransform, "_raw_plan", broken_plan)
     uri = pg.create_db("t_broken_transform")
     run(Options(pg_uri=uri, dump=str(clean_dump), workers=1, error_log=str(tmp_path / "e.log"),
                 checkpoint_file=str(tmp_path / "c.json")))

@@ -12,12 +12,11 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import encodings
 
-from .. import linkstage
-from ..dumpfmt import as_document, to_extended_json
 from ..ids import uuid_text
 from ..issues import REJECT, Issue
+from ..source.codec import as_document, to_extended_json
 from ..stages import Stages
-from ..transform import BatchResult, copy_escape
+from ..transform import BatchResult, copy_escape, linkstage
 from .state import STATE, Checkpoint, insert_issues, write_checkpoint
 
 

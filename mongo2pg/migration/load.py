@@ -20,7 +20,7 @@ from ..errors import ConfigError, GuardTripped
 from ..hostmem import available_fraction
 from ..issues import REJECT, Issue
 from ..mapping import Mapping, Table
-from ..readers import ResumePoint, open_source, tune_gc_for_documents
+from ..source.readers import ResumePoint, open_source, tune_gc_for_documents
 from ..stages import Stages
 from ..transform import TableTransform
 from ..workers import fork_pool

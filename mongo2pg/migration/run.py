@@ -18,13 +18,14 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
-from .. import capture, schema
+from .. import schema
 from ..connect import pg_connect
 from ..errors import ConfigError, GuardTripped, Mongo2PgError
 from ..issues import FIXUP, REJECT, write_error_log
 from ..mapping import Mapping, load_mapping
-from ..readers import open_source
 from ..redact import redact_uri
+from ..reverse import capture
+from ..source.readers import open_source
 from ..stages import Stages
 from . import state
 from .load import plan_parts, record_split_tables, run_workers

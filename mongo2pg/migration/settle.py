@@ -6,10 +6,10 @@ from __future__ import annotations
 from psycopg2 import sql
 
 from ..connect import run_on_connections
-from ..dumpfmt import to_extended_json
 from ..ids import objectid_from_uuid
 from ..issues import FIXUP, REJECT, Issue
 from ..mapping import Mapping, Table
+from ..source.codec import to_extended_json
 from .options import Options
 from .state import STATE, insert_issues, read_checkpoint, write_checkpoint
 

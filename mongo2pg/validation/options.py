@@ -1,22 +1,25 @@
-"""What a validation run is asked to do: every knob, with its default, in one dataclass (the CLI and
-the Ansible module restate them; tests/test_knobs.py holds them together)."""
+"""What a validation run is asked to do: every knob, with its default and help, in one dataclass (the CLI's
+flags and the Ansible module's options are made from it: mongo2pg/options.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..connect import BULK_SESSION, pg_connect
-from ..options import RunOptions
+from ..options import RunOptions, knob
 
 
 @dataclass
 class ValidateOptions(RunOptions):
-    report: str = "migration-validation-report.json"
-    sample: int = 0  # rows per table, seeded; 0: every row
-    seed: int = 1
-    min_match: float = 99.0
-    strict: bool = True
-    reference_schema: str | None = None
+    report: str = knob("migration-validation-report.json", "path of the JSON report (the .md summary goes beside "
+                       "it)", path=True)
+    sample: int = knob(0, "check a seeded random sample of N rows per table (0: every row)")
+    seed: int = knob(1, "seed of the sample's random choice")
+    min_match: float = knob(99.0, "minimum field match percentage")
+    strict: bool = knob(True, "zero unexplained mismatches required", flag="--lenient", inverted=True,
+                        flag_help="allow mismatches up to --min-match (default: strict)")
+    reference_schema: str | None = knob(None, "schema JSON the target must equal (default: from the mapping)",
+                                        path=True)
 
     def connect_read_only(self):
         """A read-only connection for the checks: validation never writes."""

@@ -16,11 +16,11 @@ from typing import Any
 from bson import ObjectId
 from psycopg2 import sql
 
-from ..dumpfmt import as_document
 from ..ids import IdFormatError, objectid_from_uuid, uuid_from_objectid, uuid_text
 from ..issues import ErrorLogAccount
 from ..mapping import Column, Mapping, Table
-from ..readers import open_source, tune_gc_for_documents
+from ..source.codec import as_document
+from ..source.readers import open_source, tune_gc_for_documents
 from .expect import (
     NULL_MARK,
     ROW_SEP,

@@ -21,7 +21,7 @@ from typing import Any
 from ..connect import pg_connect, run_on_connections
 from ..issues import ErrorLogAccount
 from ..mapping import Mapping, load_mapping
-from ..readers import open_source
+from ..source.readers import open_source
 from ..workers import fork_pool
 from .database import database_jobs, junction_rows, merge_database
 from .options import ValidateOptions

@@ -18,11 +18,11 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from . import dumpfmt
-from .connect import mongo_client
-from .errors import ConfigError, Mongo2PgError
-from .files import open_private
-from .redact import redact_uri
+from ..connect import mongo_client
+from ..errors import ConfigError, Mongo2PgError
+from ..files import open_private
+from ..redact import redact_uri
+from ..source import dumpfmt
 
 CHECKSUMS_FILE = "backup-checksums.txt"
 RAW = CodecOptions(document_class=RawBSONDocument)

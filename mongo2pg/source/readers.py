@@ -17,10 +17,10 @@ from bson import ObjectId
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
+from ..connect import mongo_client
+from ..errors import ConfigError
+from ..redact import redact_uri
 from . import dumpfmt
-from .connect import mongo_client
-from .errors import ConfigError
-from .redact import redact_uri
 
 RAW = CodecOptions(document_class=RawBSONDocument)
 

@@ -7,7 +7,7 @@
  * Python path, which rejects or fixes it up by name. tests/test_fastrow.py compares both on generated
  * documents.
  */
-#include "_bson.h"
+#include "../_bson.h"
 #include <math.h>
 
 enum kind { K_OTHER = 0, K_UUID, K_TEXT, K_INTEGER, K_BIGINT, K_DOUBLE, K_BOOLEAN, K_TIMESTAMP, K_ENUM, K_BYTEA,

@@ -23,10 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .capture import waiting as waiting_changes
-from .connect import pg_connect
-from .errors import ConfigError
-from .files import open_private
+from ..connect import pg_connect
+from ..errors import ConfigError
+from ..files import open_private
+from ..reverse.capture import waiting as waiting_changes
 from .httpcheck import http_check
 
 # The runbook's "key indicators" (6.5); every one can be overridden.
@@ -202,6 +202,26 @@ def snapshot(pg_uri: str, health_url: str | None = None, disk_path: str | None =
     snap["host"] = {"name": host_name or socket.gethostname(), "cpu_percent": _cpu_percent(),
                     "memory_percent": _memory_percent(), **_disk(disk_path)}
     return snap
+
+
+def thresholds_from(given: dict[str, Any]) -> dict[str, float]:
+    """Threshold overrides as numbers; an unknown key or a value that is no number is a ConfigError naming it."""
+    unknown = sorted(set(given) - set(THRESHOLDS))
+    if unknown:
+        raise ConfigError(f"unknown thresholds {unknown}; known: {', '.join(THRESHOLDS)}")
+    try:
+        return {k: float(v) for k, v in given.items()}
+    except (TypeError, ValueError):
+        bad = {k: v for k, v in given.items() if not _is_number(v)}
+        raise ConfigError(f"thresholds must be numbers: {bad}") from None
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def evaluate(snap: dict[str, Any], thresholds: dict[str, float] | None = None) -> list[str]:

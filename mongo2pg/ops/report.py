@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..files import open_private
+from ..issues import read_error_log
 from . import monitor, report_md
 from .estimate import PHASES, event_times
-from .files import open_private
-from .issues import read_error_log
 from .report_md import LAYERS
 
 

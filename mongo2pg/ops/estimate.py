@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 BUFFER = 1.5
 # (phase, the event it starts at, the event it ends at); events as the phases write them to timeline.log

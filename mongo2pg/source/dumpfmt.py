@@ -8,7 +8,6 @@ Reading streams document by document; a reader can resume at a document ordinal
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import struct
 from collections.abc import Iterable, Iterator
@@ -18,20 +17,12 @@ from typing import Any, BinaryIO
 
 import bson
 from bson import json_util
-from bson.codec_options import CodecOptions, DatetimeConversion
 
-from .errors import ConfigError
-from .files import PRIVATE_DIR, open_private
+from ..errors import ConfigError
+from ..files import PRIVATE_DIR, open_private
+from .codec import CODEC, EXTJSON, RAW_TYPES
 
-# Naive datetimes holding UTC (BSON dates are UTC; a tz-aware decode costs a third more time
-# for the same instant); dates outside Python's range come back as DatetimeMS instead of
-# raising; invalid UTF-8 survives as surrogates so it can be rejected by name instead of
-# crashing the read.
-CODEC = CodecOptions(tz_aware=False, datetime_conversion=DatetimeConversion.DATETIME_AUTO,
-                     unicode_decode_error_handler="surrogateescape")
-EXTJSON = json_util.JSONOptions(json_mode=json_util.JSONMode.CANONICAL, tz_aware=True)
 _LEN = struct.Struct("<i")
-RAW_TYPES = (bytes, bytearray, memoryview)  # a document already encoded
 DIR_MODE = PRIVATE_DIR
 
 
@@ -101,11 +92,6 @@ def skip_documents(f: BinaryIO, count: int) -> int:
             skipped += 1
     f.seek(pos)
     return skipped
-
-
-def as_document(doc: dict[str, Any] | bytes | memoryview) -> dict[str, Any]:
-    """A document kept as raw BSON (the C builders' way), decoded as every reader decodes; a decoded one as it is."""
-    return doc if type(doc) is dict else bson.decode(doc, CODEC)
 
 
 def iter_documents(coll: DumpCollection, start: int = 0) -> Iterator[dict[str, Any]]:
@@ -202,11 +188,3 @@ class _NoClose:
 
     def __exit__(self, *exc) -> None:
         return None
-
-
-def to_extended_json(doc: Any) -> str:
-    """Canonical extended JSON of a document, for error logs; never fails."""
-    try:
-        return json_util.dumps(doc, json_options=EXTJSON, ensure_ascii=True)
-    except Exception:  # noqa: BLE001 - a log line must always be written
-        return json.dumps(repr(doc))

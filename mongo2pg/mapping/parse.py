@@ -1,159 +1,38 @@
-"""The mapping spec: which collection becomes which table, and how.
-
-Loaded from YAML and validated on load; every error names the file, the line and
-the key path. Table order comes from the foreign keys (topological sort).
-"""
+"""The mapping spec loaded from YAML and validated on load: every error names the file, the line and the key
+path. Table order comes from the foreign keys (topological sort)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import MappingError
+from ..errors import MappingError
+from .model import (
+    ALL_TYPES,
+    BUILTIN_DIR,
+    COLUMN_KEYS,
+    DANGLING_POLICIES,
+    FK_ACTIONS,
+    JUNCTION_KEYS,
+    PRISMA_KEYS,
+    TABLE_KEYS,
+    Column,
+    Index,
+    Junction,
+    JunctionSide,
+    JunctionSource,
+    Mapping,
+    Table,
+)
 
-BUILTIN_DIR = Path(__file__).resolve().parent / "mappings"
-
-SCALAR_TYPES = {"uuid", "text", "integer", "bigint", "double", "boolean", "timestamp", "jsonb", "enum", "bytea"}
-ARRAY_TYPES = {"text[]", "uuid[]", "integer[]"}
-ALL_TYPES = SCALAR_TYPES | ARRAY_TYPES
-DANGLING_POLICIES = {"null", "reject", "keep"}
-FK_ACTIONS = {"CASCADE", "SET NULL", "RESTRICT", "NO ACTION", "SET DEFAULT"}
 # A column default is SQL text in the DDL: only these shapes are accepted, so a
 # mapping cannot smuggle statements through it.
 _SAFE_DEFAULT = re.compile(r"^(CURRENT_TIMESTAMP|true|false|-?\d+(\.\d+)?|'(?:[^']|'')*')$")
 _MAX_IDENT_BYTES = 63  # PostgreSQL truncates longer names silently: two could collide.
-
-COLUMN_KEYS = {"name", "source", "type", "enum", "primary_key", "required", "default", "fill",
-               "references", "on_delete", "on_update", "on_dangling", "prisma"}
-TABLE_KEYS = {"collection", "columns", "indexes", "drop", "prisma"}
-JUNCTION_KEYS = {"left", "right", "sources", "indexes", "prisma"}
-# `prisma:` holds the application's Prisma names where they differ from the database's (model, field,
-# relation and relation-field names), for `mongo2pg schema prisma`; the engine ignores it.
-PRISMA_KEYS = {"model", "field", "relation", "relation_field", "back_field", "left_field", "right_field"}
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    source: str
-    type: str
-    enum: str | None = None
-    primary_key: bool = False
-    required: bool = False
-    default: str | None = None  # SQL default in the DDL
-    fill: Any = None  # value used when the source value is missing; "objectid_time" is special
-    references: str | None = None
-    on_delete: str = "SET NULL"
-    on_update: str = "CASCADE"
-    on_dangling: str = "null"
-    prisma: tuple[tuple[str, str], ...] = ()  # the application's Prisma names (PRISMA_KEYS), as pairs
-
-    def prisma_dict(self) -> dict[str, str]:
-        return dict(self.prisma)
-
-    @property
-    def not_null(self) -> bool:
-        return self.primary_key or self.required
-
-
-@dataclass(frozen=True)
-class Index:
-    name: str
-    columns: tuple[str, ...]
-    unique: bool = False
-    # A unique index's duplicates in the source: "reject" every document but the one with the smallest _id,
-    # or "fail": stop before loading and list them.
-    on_duplicate: str = "reject"
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    collection: str
-    columns: tuple[Column, ...]
-    indexes: tuple[Index, ...] = ()
-    drop: tuple[str, ...] = ()
-    prisma: tuple[tuple[str, str], ...] = ()
-
-    def prisma_dict(self) -> dict[str, str]:
-        return dict(self.prisma)
-
-    @property
-    def pk(self) -> Column:
-        return next(c for c in self.columns if c.primary_key)
-
-    def column(self, name: str) -> Column:
-        return next(c for c in self.columns if c.name == name)
-
-
-@dataclass(frozen=True)
-class JunctionSide:
-    column: str
-    references: str
-
-
-@dataclass(frozen=True)
-class JunctionSource:
-    collection: str
-    field: str
-    holds: str  # "left" or "right": which side's ids the array holds; the document is the other side
-
-
-@dataclass(frozen=True)
-class Junction:
-    name: str
-    left: JunctionSide
-    right: JunctionSide
-    sources: tuple[JunctionSource, ...]
-    indexes: tuple[Index, ...] = ()
-    prisma: tuple[tuple[str, str], ...] = ()
-
-    def prisma_dict(self) -> dict[str, str]:
-        return dict(self.prisma)
-
-    def side(self, which: str) -> JunctionSide:
-        return self.left if which == "left" else self.right
-
-
-@dataclass
-class Mapping:
-    name: str
-    path: str
-    enums: dict[str, tuple[str, ...]]
-    tables: dict[str, Table]  # in load order (parents first)
-    junctions: dict[str, Junction]
-    digest: str = ""
-    by_collection: dict[str, Table] = field(default_factory=dict)
-
-    def junction_sources(self, collection: str) -> list[tuple[Junction, JunctionSource]]:
-        return [(j, s) for j in self.junctions.values() for s in j.sources if s.collection == collection]
-
-    def foreign_keys(self) -> list[dict[str, Any]]:
-        """Every FK in the reference schema's shape (entity references, then junction sides)."""
-        out = []
-        for t in self.tables.values():
-            for c in t.columns:
-                if c.references:
-                    out.append({"table": t.name, "name": f"{t.name}_{c.name}_fkey", "columns": [c.name],
-                                "references": c.references, "ref_columns": [self.tables[c.references].pk.name],
-                                "on_delete": c.on_delete, "on_update": c.on_update})
-        for j in self.junctions.values():
-            for side in (j.left, j.right):
-                out.append({"table": j.name, "name": f"{j.name}_{side.column}_fkey", "columns": [side.column],
-                            "references": side.references,
-                            "ref_columns": [self.tables[side.references].pk.name],
-                            "on_delete": "CASCADE", "on_update": "CASCADE"})
-        return out
-
-    def indexes(self) -> list[tuple[str, Index]]:
-        out = [(t.name, i) for t in self.tables.values() for i in t.indexes]
-        out += [(j.name, i) for j in self.junctions.values() for i in j.indexes]
-        return out
 
 
 def _line_index(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from psycopg2 import sql
 
 if TYPE_CHECKING:  # not imported at run time: monitoring ships this file to a host without PyYAML
-    from .mapping import Mapping
+    from ..mapping import Mapping
 
 SCHEMA = sql.Identifier("mongo2pg")
 TRIGGER = "mongo2pg_capture"

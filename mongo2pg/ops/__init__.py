@@ -1,0 +1,8 @@
+"""The operations around the run, each a runbook step's engine:
+
+- `backup.py`: dump, restore, checksums, counts (the verified backup, 6.1 step 1)
+- `estimate.py`: the duration estimate from staging's timeline (T-7)
+- `httpcheck.py`: one timed HTTP check (smoke tests and monitoring)
+- `monitor.py`: a monitoring snapshot against thresholds, the window summary (6.5)
+- `report.py`: the final report's data and its HTML page (6.6); `report_md.py` its Markdown text
+"""
