@@ -52,10 +52,24 @@ ensure_tls() {
   log "lab TLS: CA $d/ca.crt, server certificate for 127.0.0.1"
 }
 
+# A lab port held by a process this lab did not start (another checkout's lab, a local server) is named and
+# the lab stops, instead of seeding, migrating or cutting over against someone else's server.
+refuse_foreign_port() {  # PORT WHAT [ROOT]: ROOT, a file system root whose processes are ours (lab-db's)
+  local held pid
+  held=$(ss -ltnpH "sport = :$1" 2>/dev/null | head -1)
+  [ -n "$held" ] || return 0
+  pid=$(grep -oE 'pid=[0-9]+' <<<"$held" | head -1 | cut -d= -f2)
+  if [ -n "${3:-}" ] && [ -n "$pid" ] && [ "$(readlink -f "/proc/$pid/root")" = "$(readlink -f "$3")" ]; then return 0; fi
+  echo "lab: port $1 ($2) is held by another process: $(grep -oE 'users:\(\(.*\)\)' <<<"$held" || echo "$held")" >&2
+  echo "lab: another checkout's lab? run 'make lab-down' there (or stop that process), then 'make lab-up' here" >&2
+  exit 2
+}
+
 mongo_running() { [ -f "$LAB/mongo.pid" ] && kill -0 "$(cat "$LAB/mongo.pid")" 2>/dev/null; }
 
 start_mongo() {
   if mongo_running; then log "MongoDB source already running (pid $(cat "$LAB/mongo.pid"))"; return; fi
+  refuse_foreign_port "$LAB_MONGO_PORT" "the MongoDB source"
   mkdir -p "$LAB/mongo"; chmod 700 "$LAB/mongo"
   setsid "$BIN/nx-27017" --data-dir "$LAB/mongo/data" --host 127.0.0.1 -p "$LAB_MONGO_PORT" \
     --log-file "$LAB/mongo/server.log" --pid-file "$LAB/mongo/nx.pid" > /dev/null 2>&1 < /dev/null &
@@ -123,6 +137,8 @@ case "${1:-}" in
     mkdir -p "$LAB"; chmod 700 "$LAB"
     ./scripts/trixie-host.sh create "$ROOTFS"
     ./scripts/trixie-host.sh mount "$ROOTFS"
+    refuse_foreign_port "$LAB_PG_PORT" "lab-db's PostgreSQL" "$ROOTFS"
+    ./scripts/labapp.sh status > /dev/null || refuse_foreign_port "${LAB_APP_PORT:-18080}" "the lab app"
     ensure_pgdata_fs
     ensure_secrets
     ensure_tls

@@ -1,7 +1,7 @@
 """Hostile input, end to end: every BSON type and awkward value through the real migration and validation.
 
 Each case is one document in a mongodump file; the test states the documented outcome (converted how,
-or rejected with which reason code, see README "Data conversion rules"), then checks the target and
+or rejected with which reason code, see docs/data-rules.md), then checks the target and
 the error log, and that source = loaded + rejected holds for every table.
 """
 
