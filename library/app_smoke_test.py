@@ -51,7 +51,6 @@ slow_checks: {description: Names of the checks over their latency target., retur
 """
 
 import json  # noqa: E402
-import os  # noqa: E402
 import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -95,16 +94,17 @@ def main() -> None:
         },
         supports_check_mode=False,
     )
-    (httpcheck,) = import_engine(module, "ops.httpcheck")
+    httpcheck, connect, errors, files = import_engine(module, "ops.httpcheck", "connect", "errors", "files")
     p = module.params
     captured: dict = {}
     results = []
     for check in p["http_checks"]:
         results.append(httpcheck.http_check(p["base_url"], check, captured, p["timeout"], p["headers"]))
     if p["sql_checks"]:
-        import psycopg2
-
-        conn = psycopg2.connect(p["pg_uri"], application_name="mongo2pg-smoke", connect_timeout=10)
+        try:
+            conn = connect.pg_connect(p["pg_uri"], "mongo2pg-smoke")
+        except errors.Mongo2PgError as exc:
+            module.fail_json(msg=str(exc), results=results)
         try:
             results.extend(sql_check(conn, c) for c in p["sql_checks"])
         finally:
@@ -116,9 +116,7 @@ def main() -> None:
     out = {"changed": False, "results": results, "table": markdown(results), "failed_checks": failed,
            "slow_checks": slow}
     if p["report"]:
-        fd = os.open(p["report"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"results": results, "failed": failed, "slow": slow}, f, indent=1)
+        files.write_private(p["report"], json.dumps({"results": results, "failed": failed, "slow": slow}, indent=1))
     if failed or (slow and p["latency_policy"] == "fail"):
         module.fail_json(msg=f"smoke tests failed: {failed}; over their latency target: {slow}", **out)
     for name in slow:

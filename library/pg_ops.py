@@ -41,6 +41,7 @@ table: {description: The rows as a plain-text table., returned: always, type: st
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.mongo2pg_common import import_engine  # noqa: E402
 
 ARGUMENT_SPEC = {
     "pg_uri": {"type": "str", "required": True, "no_log": True},
@@ -97,14 +98,13 @@ def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
     cmd = p["command"]
+    connect, errors = import_engine(module, "connect", "errors")
+    import psycopg2
+
     try:
-        import psycopg2
-    except ImportError as exc:
-        module.fail_json(msg=f"psycopg2 is not importable ({exc}): run with the project's .venv python")
-    try:
-        conn = psycopg2.connect(p["pg_uri"], application_name="mongo2pg-ops", connect_timeout=10)
-    except psycopg2.Error as exc:
-        module.fail_json(msg=f"cannot connect: {str(exc).strip().splitlines()[0]}")
+        conn = connect.pg_connect(p["pg_uri"], "mongo2pg-ops")
+    except errors.Mongo2PgError as exc:
+        module.fail_json(msg=str(exc))
     conn.autocommit = True
     args = {"limit": p["limit"], "slow_ms": p["slow_ms"], "idle_seconds": p["idle_minutes"] * 60}
     try:

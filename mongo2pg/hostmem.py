@@ -13,7 +13,8 @@ from pathlib import Path
 _UNLIMITED = 1 << 60
 
 
-def _meminfo_fraction() -> float:
+def meminfo_fraction() -> float:
+    """The kernel's MemAvailable against MemTotal, for the whole host (cgroups aside)."""
     info = {}
     for line in Path("/proc/meminfo").read_text().splitlines():
         key, _, rest = line.partition(":")
@@ -63,7 +64,7 @@ def _cgroup_fraction() -> float | None:
 def available_fraction() -> float:
     """Available memory as a fraction of what this process may use (1.0 when nothing can be read)."""
     try:
-        host = _meminfo_fraction()
+        host = meminfo_fraction()
     except (OSError, KeyError, ValueError, ZeroDivisionError):
         host = 1.0
     cgroup = _cgroup_fraction()

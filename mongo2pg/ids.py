@@ -17,7 +17,11 @@ import uuid
 
 from bson import ObjectId
 
-_MIDDLE = bytes.fromhex("80008000")
+# The rule's one statement. Its copies, each saying so, are the C builders' (transform/_fastrow.c,
+# validation/_fastdigest.c: uuid_hex, digest_uuid) and validation's SQL (validation/database.py: _OID_PAIR,
+# built from MIDDLE_HEX); tests/test_ids.py holds them equal to these functions.
+MIDDLE_HEX = "80008000"
+_MIDDLE = bytes.fromhex(MIDDLE_HEX)
 
 
 class IdFormatError(ValueError):
@@ -28,17 +32,29 @@ def uuid_bytes_from_oid_bytes(oid: bytes) -> bytes:
     return oid[:6] + _MIDDLE + oid[6:]
 
 
+def uuid_hex_from_oid_hex(h: str) -> str:
+    """An ObjectId's 24 hex digits -> the UUID's 32, unhyphenated: what COPY and the validation digest use
+    (PostgreSQL reads it as a UUID; cheaper to build)."""
+    return h[:12] + MIDDLE_HEX + h[12:]
+
+
+def oid_hex_from_uuid_hex(u: str) -> str:
+    """The inverse of uuid_hex_from_oid_hex (the UUID's middle not checked: the caller made it)."""
+    return u[:12] + u[20:]
+
+
+def uuid_text_from_oid_hex(h: str) -> str:
+    return f"{h[0:8]}-{h[8:12]}-{MIDDLE_HEX[:4]}-{MIDDLE_HEX[4:]}-{h[12:24]}"
+
+
 def uuid_text(oid: ObjectId) -> str:
     """ObjectId -> UUID text, for the hot paths that hold an ObjectId already."""
-    h = oid.binary.hex()
-    return f"{h[0:8]}-{h[8:12]}-8000-8000-{h[12:24]}"
+    return uuid_text_from_oid_hex(oid.binary.hex())
 
 
 def uuid_hex(oid: ObjectId) -> str:
-    """ObjectId -> the UUID's 32 hex digits, unhyphenated: what COPY and the validation digest use
-    (PostgreSQL reads it as a UUID; cheaper to build). Hot loops inline it."""
-    h = oid.binary.hex()
-    return h[:12] + "80008000" + h[12:]
+    """ObjectId -> the UUID's 32 hex digits (uuid_hex_from_oid_hex)."""
+    return uuid_hex_from_oid_hex(oid.binary.hex())
 
 
 def uuid_from_objectid(oid: ObjectId | str | bytes) -> str:
@@ -51,8 +67,7 @@ def uuid_from_objectid(oid: ObjectId | str | bytes) -> str:
         raw = bytes.fromhex(oid)
     else:
         raise IdFormatError(f"not an ObjectId: {oid!r}")
-    h = raw.hex()
-    return f"{h[0:8]}-{h[8:12]}-8000-8000-{h[12:24]}"
+    return uuid_text_from_oid_hex(raw.hex())
 
 
 def objectid_from_uuid(value: uuid.UUID | str) -> ObjectId:
@@ -62,7 +77,7 @@ def objectid_from_uuid(value: uuid.UUID | str) -> ObjectId:
     except ValueError as exc:
         raise IdFormatError(f"not a UUID: {value!r}") from exc
     if raw[6:10] != _MIDDLE:
-        raise IdFormatError(f"UUID {value} was not made from an ObjectId by mongo2pg (bytes 6-9 are not 80008000)")
+        raise IdFormatError(f"UUID {value} was not made from an ObjectId by mongo2pg (bytes 6-9 are not {MIDDLE_HEX})")
     return ObjectId(raw[:6] + raw[10:])
 
 

@@ -49,7 +49,7 @@ def cmd_monitor(args) -> int:
     given = {}
     for item in args.threshold:
         key, _, value = item.partition("=")
-        if not value:
+        if key not in monitor.THRESHOLDS or not value:
             raise ConfigError(f"--threshold {item!r}: use KEY=VALUE with KEY one of {', '.join(monitor.THRESHOLDS)}")
         given[key] = value
     thresholds = monitor.thresholds_from(given)

@@ -26,6 +26,7 @@ from typing import Any
 from ..connect import pg_connect
 from ..errors import ConfigError
 from ..files import open_private
+from ..hostmem import meminfo_fraction
 from ..reverse.capture import waiting as waiting_changes
 from .httpcheck import http_check
 
@@ -56,11 +57,7 @@ def _cpu_percent(interval: float = 0.5) -> float:
 
 
 def _memory_percent() -> float:
-    info = {}
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        info[key] = int(rest.split()[0])
-    return round(100.0 * (1 - info["MemAvailable"] / info["MemTotal"]), 1)
+    return round(100.0 * (1 - meminfo_fraction()), 1)
 
 
 def _health(url: str, timeout: float = 10.0) -> dict[str, Any]:

@@ -47,7 +47,7 @@ static void uuid_bytes(const uint8_t *oid, uint8_t *out) { /* ids.uuid_from_obje
     memcpy(out + 10, oid + 6, 6);
 }
 
-static void uuid_hex(const uint8_t *oid, char *out) { /* ids.uuid_hex: 12 hex, 80008000, 12 hex */
+static void uuid_hex(const uint8_t *oid, char *out) { /* a copy of ids.uuid_hex_from_oid_hex (12 hex, ids.MIDDLE_HEX, 12 hex); tests/test_ids.py holds them equal */
     memcpy(put_hex(out, oid, 6), "80008000", 8);
     put_hex(out + 20, oid + 6, 6);
 }

@@ -10,6 +10,7 @@ from typing import Any
 from bson import ObjectId
 from bson.tz_util import utc as bson_utc
 
+from ..ids import uuid_hex
 from ..mapping import Column, Mapping
 from .converters import INT32, INT64, NULL, copy_escape, timestamp_text
 
@@ -22,8 +23,7 @@ def _fast_expr(col: Column, var: str) -> list[str]:
     """Source lines turning `v` (not None) into the COPY text `var`: the common case inline, else the converter."""
     conv = f"_conv_{var}"
     if col.type == "uuid":
-        return ["if type(v) is ObjectId:", "    h = v.binary.hex()",
-                f"    {var} = h[:12] + '80008000' + h[12:]", f"else: {var} = {conv}(v)"]  # ids.uuid_hex
+        return [f"{var} = _uuid_hex(v) if type(v) is ObjectId else {conv}(v)"]
     if col.type == "text":
         # printable (no NUL, tab, newline, CR or lone surrogate) and no backslash: COPY text as it is
         return [f"{var} = v if type(v) is str and v.isprintable() and '\\\\' not in v else {conv}(v)"]
@@ -50,7 +50,7 @@ def compile_row(mapping: Mapping, plan: list[tuple[str, Callable[[Any], str], Co
     it does not settle inline raises Bad or _Slow, and the caller reruns the generic loop for the message.
     """
     namespace: dict[str, Any] = {"ObjectId": ObjectId, "datetime": datetime, "_UTC": bson_utc, "_Slow": _Slow,
-                                 "timestamp_text": timestamp_text, "NULL": NULL}
+                                 "timestamp_text": timestamp_text, "NULL": NULL, "_uuid_hex": uuid_hex}
     body = ["def row(doc, _id, own):", "    g = doc.get"]
     names = []
     for i, (src, conv, c, fill_text) in enumerate(plan):

@@ -13,7 +13,7 @@ from typing import Any
 import bson
 from bson import ObjectId
 
-from ..ids import uuid_bytes_from_oid_bytes, uuid_text
+from ..ids import oid_hex_from_uuid_hex, uuid_bytes_from_oid_bytes, uuid_hex_from_oid_hex, uuid_text
 from ..issues import FIXUP, REJECT, Issue
 from ..mapping import Column, Mapping, Table
 from ..source.codec import CODEC, to_extended_json
@@ -150,7 +150,7 @@ class TableTransform:
         last_own = None  # the last document's row id when the C builder made its line
         for raw in raws:
             r = raw_row(raw)
-            if r is None or (duplicates is not None and r[1][:12] + r[1][20:] in duplicates):
+            if r is None or (duplicates is not None and oid_hex_from_uuid_hex(r[1]) in duplicates):
                 self._convert_doc(out, bson.decode(raw, CODEC))
                 last_own = None
                 continue
@@ -166,7 +166,7 @@ class TableTransform:
             if dups:
                 self.duplicate_links += dups
         if last_own is not None:
-            out.last_id = last_own[:12] + last_own[20:]  # the ObjectId's hex, as str() gives it
+            out.last_id = oid_hex_from_uuid_hex(last_own)  # the ObjectId's hex, as str() gives it
         return out
 
     def _convert_doc(self, out: BatchResult, doc: dict[str, Any]) -> None:
@@ -185,7 +185,7 @@ class TableTransform:
             out.issues.append(replace(self.duplicates[h], document=to_extended_json(doc)))
             out.rejected += 1
             return
-        own = h[:12] + "80008000" + h[12:]  # ids.uuid_hex, inline
+        own = uuid_hex_from_oid_hex(h)
         try:
             line = self._row(doc, _id, own)
         except (Bad, _Slow):

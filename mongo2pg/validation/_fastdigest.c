@@ -36,7 +36,8 @@ typedef struct {
 #define PUT(pl, n, src) do { if (out_grow(&(pl)->out, pos + (n)) < 0) return -1; \
     memcpy((pl)->out.buf + pos, (src), (n)); pos += (n); } while (0)
 
-/* The digest's UUID: the hex of its 16 bytes, as encode(uuid_send(id), 'hex') prints (ids.uuid_hex). */
+/* The digest's UUID: the hex of its 16 bytes, as encode(uuid_send(id), 'hex') prints; a copy of
+ * ids.uuid_hex_from_oid_hex (tests/test_ids.py holds them equal). */
 static void digest_uuid(const uint8_t *oid, char *out) {
     memcpy(put_hex(out, oid, 6), "80008000", 8);
     put_hex(out + 20, oid + 6, 6);

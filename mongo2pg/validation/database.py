@@ -12,7 +12,7 @@ from bson import ObjectId
 from psycopg2 import sql
 
 from .. import schema
-from ..ids import objectid_from_uuid, uuid_from_objectid
+from ..ids import MIDDLE_HEX, objectid_from_uuid, uuid_from_objectid
 from ..mapping import Mapping, Table
 from .options import ValidateOptions
 from .report import MAX_LISTED
@@ -45,11 +45,13 @@ def _merge_orphans(fk: dict[str, Any], rows: list[tuple], broken: list[dict], re
     return n
 
 
-_OID_PAIR = """CASE WHEN substring(uuid_send({l}) FROM 7 FOR 4) = '\\x80008000'::bytea
-                    AND substring(uuid_send({r}) FROM 7 FOR 4) = '\\x80008000'::bytea
+# A junction row's two ObjectIds as 48 hex digits (left, right), by ids' rule read backwards in SQL (its
+# middle from ids.MIDDLE_HEX; tests/test_ids.py runs it against ids); a UUID not made by the rule as text.
+_OID_PAIR = """CASE WHEN substring(uuid_send({l}) FROM 7 FOR 4) = '\\xMIDDLE'::bytea
+                    AND substring(uuid_send({r}) FROM 7 FOR 4) = '\\xMIDDLE'::bytea
                THEN encode(substring(uuid_send({l}) FROM 1 FOR 6) || substring(uuid_send({l}) FROM 11)
                            || substring(uuid_send({r}) FROM 1 FOR 6) || substring(uuid_send({r}) FROM 11), 'hex')
-               ELSE {l}::text || ' ' || {r}::text END"""
+               ELSE {l}::text || ' ' || {r}::text END""".replace("MIDDLE", MIDDLE_HEX)
 
 
 def junction_rows(mapping: Mapping, j, expected: set[bytes]):

@@ -24,7 +24,7 @@ from typing import Any
 from bson import DatetimeMS, Decimal128, Int64, ObjectId, json_util
 from psycopg2 import sql
 
-from ..ids import IdFormatError, objectid_from_uuid
+from ..ids import IdFormatError, objectid_from_uuid, uuid_hex_from_oid_hex, uuid_text_from_oid_hex
 from ..mapping import Column, Table
 
 try:  # the C digest builder (setup builds it); without it every document takes the Python path below
@@ -257,7 +257,7 @@ _FAST = {
     "bytea": ["{e} = None if v is None else '\\\\x' + v.hex() if type(v) is bytes else SLOW"],
     "integer[]": ["{e} = None if v is None else SLOW"],
 }
-_UUID_FORMS = {"row": "h[:8] + '-' + h[8:12] + '-8000-8000-' + h[12:]", "digest": "h[:12] + '80008000' + h[12:]"}
+_UUID_FORMS = {"row": "uuid_text_from_oid_hex(h)", "digest": "uuid_hex_from_oid_hex(h)"}
 
 
 # Text and enum values are expected as they are: PostgreSQL's text equals a str, and any other type
@@ -278,6 +278,7 @@ def compile_expected_row(table: Table, form: str = "row") -> Callable[[dict[str,
     """
     cols = [(i, c) for i, c in enumerate(table.columns) if not c.primary_key]
     namespace: dict[str, Any] = {"ObjectId": ObjectId, "Int64": Int64, "datetime": datetime, "SLOW": SLOW, "ms_text": ms_text,
+                                 "uuid_text_from_oid_hex": uuid_text_from_oid_hex, "uuid_hex_from_oid_hex": uuid_hex_from_oid_hex,
                                  "jsonb": _jsonb_or_slow, "text_array": _text_array_or_slow,
                                  "FIELDS": tuple(c.source for _, c in cols), "SEP": ROW_SEP, "NUL": NULL_MARK}
     body = ["def expect(doc, own):"]

@@ -35,8 +35,25 @@ def new_lists() -> dict[str, Any]:
             "lostRecords": [], "extraRecords": [], "junctionProblems": []}
 
 
-def build_report(opts, mapping, checks, lists, orphans, broken, junctions, db_type_errors, schema_diffs, seconds,
-                 log, source_label) -> dict[str, Any]:
+@dataclass
+class Findings:
+    """What a validation run found, everything the report is built from."""
+
+    checks: list[TableCheck]  # one per table
+    lists: dict[str, Any]  # the examples (new_lists)
+    orphans: int  # rows whose foreign key points nowhere
+    broken: list[dict[str, Any]]  # foreign keys with orphans
+    junctions: dict[str, dict[str, Any]]  # per junction: rows, expected, missing, extra
+    db_type_errors: int  # values out of their type's range, as PostgreSQL counts them
+    schema_diffs: list[str]
+    seconds: float
+    log: Any  # the error log's account (issues.ErrorLogAccount)
+    source_label: str
+
+
+def build_report(opts, mapping, found: Findings) -> dict[str, Any]:
+    checks, lists, junctions, log = found.checks, found.lists, found.junctions, found.log
+    orphans, broken, schema_diffs, seconds = found.orphans, found.broken, found.schema_diffs, found.seconds
     fields = sum(c.fields_checked for c in checks)
     mism = sum(c.fields_mismatched for c in checks)
     match_pct = 100.0 * (fields - mism) / fields if fields else 100.0
@@ -47,7 +64,7 @@ def build_report(opts, mapping, checks, lists, orphans, broken, junctions, db_ty
     field_ok = field_ok and match_pct >= opts.min_match
     junction_ok = all(j["missing"] == 0 and j["extra"] == 0 for j in junctions.values())
     ri_ok = orphans == 0 and junction_ok
-    type_count = lists["typeErrorCount"] + db_type_errors
+    type_count = lists["typeErrorCount"] + found.db_type_errors
     type_ok = type_count == 0
     schema_ok = not schema_diffs
     layers = {"rowCount": count_ok, "fieldMatch": field_ok, "referentialIntegrity": ri_ok, "dataTypes": type_ok,
@@ -57,7 +74,7 @@ def build_report(opts, mapping, checks, lists, orphans, broken, junctions, db_ty
         "timestamp": datetime.now(UTC).isoformat(),
         "overallStatus": status,
         "failedLayers": [k for k, ok in layers.items() if not ok],
-        "source": source_label, "target": redact_uri(opts.pg_uri), "mapping": mapping.name,
+        "source": found.source_label, "target": redact_uri(opts.pg_uri), "mapping": mapping.name,
         "mode": f"sample of {opts.sample} per table (seed {opts.seed})" if opts.sample else "every row",
         "seconds": round(seconds, 2), "rowsChecked": rows,
         "rowsPerSecond": round(rows / seconds) if seconds else None,

@@ -16,7 +16,14 @@ from typing import Any
 from bson import ObjectId
 from psycopg2 import sql
 
-from ..ids import IdFormatError, objectid_from_uuid, uuid_from_objectid, uuid_text
+from ..ids import (
+    IdFormatError,
+    objectid_from_uuid,
+    oid_hex_from_uuid_hex,
+    uuid_from_objectid,
+    uuid_hex_from_oid_hex,
+    uuid_text,
+)
 from ..issues import ErrorLogAccount
 from ..mapping import Column, Mapping, Table
 from ..source.codec import as_document
@@ -149,14 +156,14 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
         if got is not None:  # links added by the builder
             doc: bytes | dict = raw
             u, text, n = got
-            key = u[:12] + u[20:]  # the ObjectId's hex
+            key = oid_hex_from_uuid_hex(u)
         else:
             doc = d = as_document(raw)
             text, n = None, 0
             _id = d.get("_id")
             if type(_id) is ObjectId:
                 key = _id.binary.hex()
-                u = key[:12] + "80008000" + key[12:]  # ids.uuid_hex, inline: the digest's form
+                u = uuid_hex_from_oid_hex(key)  # the digest's form
             else:
                 key, u = str(_id), None
             if links and u is not None:

@@ -25,7 +25,7 @@ from ..source.readers import open_source
 from ..workers import fork_pool
 from .database import database_jobs, junction_rows, merge_database
 from .options import ValidateOptions
-from .report import MAX_LISTED, build_report, new_lists, write_report
+from .report import MAX_LISTED, Findings, build_report, new_lists, write_report
 from .rows import TableCheck, check_table_task
 
 
@@ -91,7 +91,9 @@ def validate(opts: ValidateOptions) -> dict[str, Any]:
     finally:
         source.close()
     seconds = time.monotonic() - started
-    report = build_report(opts, mapping, checks, lists, orphans, broken, junctions, db_type_errors, schema_diffs,
-                          seconds, log, source.label)
+    found = Findings(checks=checks, lists=lists, orphans=orphans, broken=broken, junctions=junctions,
+                     db_type_errors=db_type_errors, schema_diffs=schema_diffs, seconds=seconds, log=log,
+                     source_label=source.label)
+    report = build_report(opts, mapping, found)
     write_report(Path(opts.report), report)
     return report
