@@ -14,7 +14,12 @@ class ConfigError(Mongo2PgError):
 
 
 class MappingError(ConfigError):
-    """The mapping file is invalid; the message names the file, line and key."""
+    """The mapping file is invalid; the message names the file, line and key (`where`, the key path, and
+    `reason` are kept for callers that name the spot in their own terms, as from-prisma does)."""
+
+    def __init__(self, message: str, where: tuple = (), reason: str = ""):
+        super().__init__(message)
+        self.where, self.reason = where, reason or message
 
 
 class ConnectionFailed(ConfigError):

@@ -12,8 +12,11 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg2
 import pytest
 from bson import Int64, ObjectId
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prisma_readback import PRISMA, ROOT, compare, generate_client, prisma_env, read_all
 
 from mongo2pg import schema
@@ -261,3 +264,138 @@ def test_the_nextcrm_sample_reads_back_through_prisma_client_every_model_and_rel
     per_model = compare(mapping, dmmf, read_all(tmp_path, client, dmmf, pg_db), documents)
     assert sum(per_model[t] for t in mapping.tables) == sum(map(len, documents.values()))
     assert all(per_model[j] > 0 for j in mapping.junctions)
+
+
+# ---- real MongoDB-era schemas: Prisma 6 settings, the Auth.js adapter's shapes, what the app's code relies on
+
+def test_a_prisma_6_schema_is_read_as_written_and_prismas_messages_keep_its_line_numbers(tmp_path):
+    """Every MongoDB-era schema has `url` in its datasource (Prisma 6 required it; Prisma 7 refuses it)."""
+    mapping = load_mapping(str(_from_prisma(tmp_path, SCHEMAS / "auth-mongodb.prisma")))
+    assert {"User", "Account", "Session", "VerificationToken"} <= set(mapping.tables)
+    bad = tmp_path / "schema.prisma"
+    bad.write_text('datasource db {\n  provider = "mongodb"\n  url      = env("DATABASE_URL")\n'
+                   '  directUrl = env("DIRECT_URL")\n}\n\nmodel Product {\n'
+                   '  id    String  @id @default(auto()) @map("_id") @db.ObjectId\n  url   String\n  price Decimal\n}\n')
+    r = _cli("mapping", "from-prisma", str(bad))
+    assert r.returncode == 2 and "Decimal" in r.stderr and "Traceback" not in r.stderr
+    assert f"{bad}:10" in r.stderr  # the user's own line: price Decimal
+    assert "url" not in r.stderr.split("Decimal", 1)[0]  # the url line is no complaint of Prisma's
+
+
+@settings(deadline=None)
+@given(st.lists(st.sampled_from(["url", "directUrl", "shadowDatabaseUrl", "provider", "relationMode", "extensions"]),
+                min_size=1, max_size=6),
+       st.sampled_from(["url", "directUrl", "name"]))
+def test_as_prisma7_sets_aside_only_a_datasources_connection_settings(keys, field):
+    from mongo2pg.prisma.prisma6 import as_prisma7
+
+    source = ["// url = env(\"X\") in a comment stays", "datasource db {"]
+    source += [f'  {k} = env("{k.upper()}")' for k in keys] + ["}", "", "model M {", f"  {field} String", "}"]
+    out = as_prisma7("\n".join(source)).split("\n")
+    assert len(out) == len(source)
+    for before, after in zip(source, out, strict=True):
+        key = before.strip().split(" ")[0]
+        in_datasource = before.startswith("  ") and source.index(before) < source.index("}")
+        if in_datasource and key in ("url", "directUrl", "shadowDatabaseUrl"):
+            assert after.startswith("//") and before.strip() in after
+        else:
+            assert after == before  # a model's field named url, the provider, the comment: untouched
+
+
+def _auth_documents() -> dict[str, list[dict]]:
+    """As the Auth.js adapter wrote them on MongoDB: Account.userId and Session.userId are the user's id as
+    24 hex digits (the schema says String), plus one account whose userId is no id at all."""
+    users = [{"_id": ObjectId(), "email": f"u{i}@example.org", "image": "/me.png", "role": "admin" if i == 0 else "user",
+              "interests": ["news"], "scores": [1], "roles": ["user"], "apiKey": f"key{i}", "devices": [],
+              "createdAt": datetime(2024, 1, 1, tzinfo=UTC), "updatedAt": datetime(2024, 1, 2, tzinfo=UTC)}
+             for i in range(5)]
+    accounts = [{"_id": ObjectId(), "userId": str(u["_id"]), "type": "oauth", "provider": "github",
+                 "providerAccountId": str(i)} for i, u in enumerate(users)]
+    accounts.append({"_id": ObjectId(), "userId": "not-an-objectid", "type": "oauth", "provider": "gitlab",
+                     "providerAccountId": "x"})
+    sessions = [{"_id": ObjectId(), "sessionToken": f"t{i}", "userId": str(u["_id"]),
+                 "expires": datetime(2025, 1, 1, tzinfo=UTC)} for i, u in enumerate(users)]
+    return {"User": users, "Account": accounts, "Session": sessions, "VerificationToken": []}
+
+
+def _migrate_auth(tmp_path, pg_db):
+    mapping = _from_prisma(tmp_path, SCHEMAS / "auth-mongodb.prisma")
+    writer = dumpfmt.DumpWriter(tmp_path / "dump", "auth")
+    for name, items in _auth_documents().items():
+        writer.write_collection(name, iter(items))
+    common = ["--dump", str(tmp_path / "dump"), "--db", "auth", "--pg-uri", pg_db, "--mapping", str(mapping),
+              "--error-log", str(tmp_path / "errors.log")]
+    m = _cli("migrate", *common, "--quiet", "--checkpoint-file", str(tmp_path / "cp.json"), "--max-error-rate", "0.5",
+             "--summary-file", str(tmp_path / "summary.json"))
+    assert m.returncode == 0, m.stdout[-2000:] + m.stderr[-2000:]
+    return mapping, common
+
+
+def test_the_auth_adapters_string_relation_scalars_become_foreign_keys_to_the_migrated_ids(tmp_path, pg_db):
+    """`userId String` relating to `User.id @db.ObjectId`: Prisma accepts it, and the documents hold hex ids."""
+    mapping, common = _migrate_auth(tmp_path, pg_db)
+    account = load_mapping(str(mapping)).tables["Account"].column("userId")
+    assert (account.type, account.references) == ("uuid", "User")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    account_row = next(t for t in summary["tables"] if t["table"] == "Account")
+    assert (account_row["loaded"], account_row["rejected"]) == (5, 1)
+    rejects = [json.loads(line) for line in (tmp_path / "errors.log").read_text().splitlines()]
+    assert [(r["table"], r["field"], r["reason"]) for r in rejects] == [("Account", "userId", "type_mismatch")]
+    conn = psycopg2.connect(pg_db)
+    with conn.cursor() as cur:
+        cur.execute('SELECT count(*) FROM "Account" a JOIN "User" u ON u.id = a."userId"')
+        joined = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'Account_userId_fkey'")
+        fk = cur.fetchone()[0]
+    conn.close()
+    assert (joined, fk) == (5, 1)
+    v = _cli("validate", *common, "--report", str(tmp_path / "report.json"))
+    assert v.returncode == 0, v.stdout[-3000:]
+
+
+def test_a_client_from_schema_prisma_takes_the_calls_the_mongodb_era_app_made(tmp_path, pg_db):
+    """create without updatedAt (Prisma sets it), nor the defaults the client makes (cuid) or the schema
+    gives (a string, an @map-ped enum value, scalar lists), a nested create, an update, an include: through a
+    real Prisma 7 Client generated from `schema prisma` against the migrated database."""
+    mapping, _ = _migrate_auth(tmp_path, pg_db)
+    client, _ = generate_client(tmp_path, str(mapping))
+    r = subprocess.run(["node", str(SCHEMAS / "create_like_the_app.js"), str(client), pg_db], capture_output=True,
+                       text=True, env=prisma_env())
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout)
+    created, updated, read = got["created"], got["updated"], got["read"]
+    assert created["updatedAt"] and updated["updatedAt"] > created["updatedAt"]
+    assert (created["image"], created["role"], created["interests"], created["scores"], created["roles"]) == (
+        "/avatar.png", "USER", ["news"], [1, 2, 3], ["user", "admin"])
+    assert created["apiKey"] and created["createdAt"]
+    assert [a["provider"] for a in read["accounts"]] == ["github"] and read["name"] == "Renamed"
+
+
+def test_a_relation_to_a_field_that_is_not_the_id_is_refused_by_model_and_field_with_a_fix(tmp_path):
+    schema_file = tmp_path / "schema.prisma"
+    schema_file.write_text('datasource db {\n  provider = "mongodb"\n  url = env("DATABASE_URL")\n}\n\n'
+                           'model User {\n  id    String @id @default(auto()) @map("_id") @db.ObjectId\n'
+                           '  email String @unique\n  posts Post[]\n}\n\n'
+                           'model Post {\n  id         String @id @default(auto()) @map("_id") @db.ObjectId\n'
+                           '  ownerEmail String\n  owner      User   @relation(fields: [ownerEmail], references: [email])\n}\n')
+    r = _cli("mapping", "from-prisma", str(schema_file))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Post.ownerEmail" in r.stderr and "User.email" in r.stderr and "Fix:" in r.stderr
+    assert "<from-prisma>" not in r.stderr and ".yml" not in r.stderr
+
+
+@settings(deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8),
+                max_size=5))
+def test_a_list_default_is_written_as_postgresql_prints_it_back(pg, values):
+    """The schema check compares column defaults as the server prints them: a list default written in any
+    other spelling would stop every migration of that mapping."""
+    from mongo2pg.prisma.from_prisma import _array_literal
+
+    literal = _array_literal(values)
+    conn = psycopg2.connect(pg.uri("postgres"))
+    with conn.cursor() as cur:
+        cur.execute("SELECT (%s::text[])::text, %s::text[]", (literal, literal))
+        printed, parsed = cur.fetchone()
+    conn.close()
+    assert (printed, parsed) == (literal, values)

@@ -50,9 +50,8 @@ def cmd_schema(args) -> int:
 
 
 def cmd_mapping(args) -> int:
-    from ..mapping import parse_mapping
     from ..prisma.dmmf import read_dmmf
-    from ..prisma.from_prisma import mapping_from_dmmf, mapping_yaml
+    from ..prisma.from_prisma import check_mapping, mapping_from_dmmf, mapping_yaml
     from ..prisma.presets import PRESETS
 
     path = Path(args.schema)
@@ -60,7 +59,7 @@ def cmd_mapping(args) -> int:
     mapping = mapping_from_dmmf(read_dmmf(args.schema), PRESETS[args.naming], name=name.replace("-", "_"))
     text = mapping_yaml(mapping, f"{name}: mapping written by `mongo2pg mapping from-prisma {Path(args.schema).name} "
                         f"--naming {args.naming}`.\nReview it (policies: on_dangling, fill) before migrating.")
-    parsed = parse_mapping(text, args.out or "<from-prisma>")  # what the engine will read: it must load
+    parsed = check_mapping(mapping, text)  # what the engine will read: it must load
     write_or_print(args.out, text, f"mapping from-prisma: {len(parsed.tables)} tables, {len(parsed.junctions)} "
                     f"junctions, {len(parsed.foreign_keys())} foreign keys, {len(parsed.indexes())} indexes")
     return 0

@@ -20,7 +20,10 @@ TABLE_KEYS = {"collection", "columns", "indexes", "drop", "prisma"}
 JUNCTION_KEYS = {"left", "right", "sources", "indexes", "prisma"}
 # `prisma:` holds the application's Prisma names where they differ from the database's (model, field,
 # relation and relation-field names), for `mongo2pg schema prisma`; the engine ignores it.
-PRISMA_KEYS = {"model", "field", "relation", "relation_field", "back_field", "left_field", "right_field"}
+# `attributes`: a field's Prisma attributes the application relies on and the database does not hold
+# (`@updatedAt`, `@default(cuid())`, ...), written as they are into the PostgreSQL-era schema.
+PRISMA_KEYS = {"model", "field", "relation", "relation_field", "back_field", "left_field", "right_field",
+               "attributes"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,9 @@ class Mapping:
     junctions: dict[str, Junction]
     digest: str = ""
     by_collection: dict[str, Table] = field(default_factory=dict)
+    # The application's Prisma names of enum values where they differ from the stored ones (`@map`):
+    # enum -> {stored value: Prisma name}. The engine ignores it; `schema prisma` reads it.
+    prisma_enums: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def junction_sources(self, collection: str) -> list[tuple[Junction, JunctionSource]]:
         return [(j, s) for j in self.junctions.values() for s in j.sources if s.collection == collection]

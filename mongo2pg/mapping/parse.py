@@ -60,7 +60,7 @@ class _Checker:
             probe = probe[:-1]
         line = self.lines.get(probe, 1)
         key = ".".join(str(p) for p in where) or "(top)"
-        return MappingError(f"{self.path}:{line}: {key}: {message}")
+        return MappingError(f"{self.path}:{line}: {key}: {message}", where, message)
 
     def ident(self, where: tuple, value: Any) -> str:
         if not isinstance(value, str) or not value:
@@ -81,6 +81,23 @@ class _Checker:
             if k not in obj:
                 raise self.fail(where, f"missing required key {k!r}")
         return obj
+
+
+def _prisma_enums(chk: _Checker, raw: Any, enums: dict[str, tuple[str, ...]]) -> dict[str, dict[str, str]]:
+    """`prisma_enums`: enum -> {stored value: the application's Prisma name}, for values Prisma maps."""
+    out: dict[str, dict[str, str]] = {}
+    for ename, names in (raw or {}).items():
+        where = ("prisma_enums", ename)
+        if ename not in enums:
+            raise chk.fail(where, f"no enum {ename!r} in enums")
+        if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                                  for k, v in names.items()):
+            raise chk.fail(where, "must map stored values to Prisma names")
+        unknown = set(names) - set(enums[ename])
+        if unknown:
+            raise chk.fail(where, f"values {sorted(unknown)} are not values of enum {ename}")
+        out[ename] = dict(names)
+    return out
 
 
 def _parse_column(chk: _Checker, where: tuple, raw: Any, enums: dict) -> Column:
@@ -209,7 +226,8 @@ def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
         line = mark.line + 1 if mark else 1
         raise MappingError(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     chk = _Checker(path, _line_index(node) if node is not None else {})
-    raw = chk.keys((), raw, {"version", "name", "enums", "tables", "junctions", "on_duplicate"}, {"tables"})
+    raw = chk.keys((), raw, {"version", "name", "enums", "tables", "junctions", "on_duplicate", "prisma_enums"},
+                   {"tables"})
     on_duplicate = _on_duplicate(chk, ("on_duplicate",), raw.get("on_duplicate", "reject"))
     if raw.get("version", 1) != 1:
         raise chk.fail(("version",), "only version 1 is understood")
@@ -219,6 +237,7 @@ def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
         if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
             raise chk.fail(("enums", ename), "must be a non-empty list of strings")
         enums[ename] = tuple(values)
+    prisma_enums = _prisma_enums(chk, raw.get("prisma_enums"), enums)
 
     tables: dict[str, Table] = {}
     raw_tables = raw["tables"]
@@ -283,6 +302,7 @@ def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
                                     prisma=_prisma_names(chk, where + ("prisma",), jdef.get("prisma")))
     ordered = _topological(chk, tables)
     mapping = Mapping(name=str(raw.get("name", Path(path).stem)), path=path, enums=enums, tables=ordered,
-                      junctions=junctions, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
+                      junctions=junctions, digest=hashlib.sha256(text.encode()).hexdigest()[:16],
+                      prisma_enums=prisma_enums)
     mapping.by_collection = {t.collection: t for t in ordered.values()}
     return mapping

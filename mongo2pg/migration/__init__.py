@@ -1,7 +1,7 @@
 """The migration: options.py (every knob), state.py (the run's state in the target), copy.py (COPY of a
 batch with its checkpoint), load.py (parts and worker processes), settle.py (dangling references,
 junctions, ANALYZE), progress.py (events, mirror and progress files), retry.py (outages), summary.py,
-and run.py (the run in order, plan, reconcile).
+and runner.py (the run in order, plan, reconcile).
 
 The names below load their modules when first used, so that the options alone (the CLI's parser, the
 monitoring host's small install) import no reader, transform or driver they do not need.
@@ -11,7 +11,7 @@ from importlib import import_module
 
 from .options import Options
 
-_LAZY = {"plan": "run", "reconcile": "run", "run": "run", "Checkpoint": "state", "status": "state",
+_LAZY = {"plan": "runner", "reconcile": "runner", "run": "runner", "Checkpoint": "state", "status": "state",
          "Summary": "summary", "TableReport": "summary"}
 __all__ = ["Checkpoint", "Options", "Summary", "TableReport", "plan", "reconcile", "run", "status"]
 

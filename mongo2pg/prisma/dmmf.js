@@ -1,6 +1,6 @@
 // Prisma's own schema parser (npm @prisma/prisma-schema-wasm, installed by `make setup`): prints the
 // DMMF of a schema.prisma as JSON on stdout; on a schema Prisma refuses, its message on stderr, exit 1.
-//   node dmmf.js SCHEMA.prisma
+//   node dmmf.js NAME < SCHEMA_TEXT   (NAME: the file's name, for Prisma's messages)
 "use strict";
 const fs = require("fs");
 let wasm;
@@ -11,7 +11,7 @@ try {
   process.exit(3);
 }
 const file = process.argv[2];
-const text = fs.readFileSync(file, "utf8");
+const text = fs.readFileSync(0, "utf8");
 try {
   process.stdout.write(wasm.get_dmmf(JSON.stringify({ prismaSchema: [[file, text]] })));
 } catch (e) {

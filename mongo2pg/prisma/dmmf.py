@@ -1,5 +1,6 @@
 """A schema.prisma read by Prisma's own parser: its DMMF (the npm package @prisma/prisma-schema-wasm,
-run by Node through dmmf.js). A hand-written parser would drift from Prisma's grammar and rules."""
+run by Node through dmmf.js). A hand-written parser would drift from Prisma's grammar and rules. A
+MongoDB-era (Prisma 6) schema is read as Prisma 7 reads it (prisma6.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .prisma6 import as_prisma7
 
 SCRIPT = Path(__file__).resolve().parent / "dmmf.js"
 NODE_MODULES = Path(__file__).resolve().parent.parent.parent / "node_modules"
@@ -28,7 +30,8 @@ def read_dmmf(path: str | Path) -> dict[str, Any]:
     if node is None:
         raise ConfigError("Node.js is needed to read a schema.prisma with Prisma's parser: run `make setup`")
     env = dict(os.environ, NODE_PATH=str(NODE_MODULES))
-    r = subprocess.run([node, str(SCRIPT), str(path)], capture_output=True, text=True, env=env)
+    text = as_prisma7(path.read_text(encoding="utf-8"))
+    r = subprocess.run([node, str(SCRIPT), str(path)], input=text, capture_output=True, text=True, env=env)
     if r.returncode == 1:
         raise PrismaSchemaError(f"{path}: Prisma refused the schema:\n{r.stderr.strip()}")
     if r.returncode:

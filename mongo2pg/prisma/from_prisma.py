@@ -21,12 +21,14 @@ Naming (presets.py): Prisma's own conventions by default, NextCRM's choices as a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
+from ..errors import ConfigError, MappingError
+from ..mapping import Mapping, parse_mapping
 from .presets import Naming
 
 SCALARS = {"String": "text", "Int": "integer", "BigInt": "bigint", "Float": "double", "Boolean": "boolean",
@@ -60,11 +62,13 @@ class _Schema:
     dmmf: dict
     naming: Naming
     models: dict[str, dict] = field(init=False)
+    enums: dict[str, dict] = field(init=False)
     composite: set[str] = field(init=False)
 
     def __post_init__(self):
         dm = self.dmmf["datamodel"]
         self.models = {m["name"]: m for m in dm["models"]}
+        self.enums = {e["name"]: e for e in dm["enums"]}
         self.composite = {t["name"] for t in dm.get("types", [])}
 
     def table(self, model_name: str) -> str:
@@ -76,6 +80,10 @@ def mapping_from_dmmf(dmmf: dict[str, Any], naming: Naming, name: str = "app") -
     s = _Schema(dmmf, naming)
     dm = dmmf["datamodel"]
     enums = {e["name"]: [v.get("dbName") or v["name"] for v in e["values"]] for e in dm["enums"]}
+    # values the schema @maps: stored value -> the Prisma name the application's code uses
+    prisma_enums = {e["name"]: {v["dbName"]: v["name"] for v in e["values"] if v.get("dbName")}
+                    for e in dm["enums"]}
+    prisma_enums = {k: v for k, v in prisma_enums.items() if v}
     sides = _m2n_sides(s)
     junction_arrays = {(x.model["name"], x.array["name"]) for group in sides.values() for x in group if x.array}
     tables: dict[str, Any] = {}
@@ -88,6 +96,8 @@ def mapping_from_dmmf(dmmf: dict[str, Any], naming: Naming, name: str = "app") -
     out["tables"] = tables
     if junctions:
         out["junctions"] = junctions
+    if prisma_enums:
+        out["prisma_enums"] = prisma_enums
     return out
 
 
@@ -153,14 +163,19 @@ def _column(s: _Schema, model: dict, f: dict, relation: dict | None) -> dict[str
         col["type"] = "jsonb"
     elif f["kind"] == "enum":
         col.update({"type": "text[]"} if f["isList"] else {"type": "enum", "enum": f["type"]})
-    elif _object_id(f):
+    elif _object_id(f) or (relation is not None and _object_id(_referenced_id(s, where, relation))):
+        # A relation's scalar holds the referenced @id: an ObjectId, or its 24 hex digits where the schema
+        # declares a plain String (the Auth.js adapter's `userId String`); either converts to the same UUID,
+        # and any other value is a reject naming the field.
         col["type"] = "uuid[]" if f["isList"] else "uuid"
     elif f["isList"]:
         col["type"] = LISTS.get(f["type"], "jsonb")
     elif f["type"] in SCALARS:
         col["type"] = SCALARS[f["type"]]
     else:
-        raise UnsupportedPrisma(f"{where}: type {f['type']} is not supported by the mapping")
+        raise UnsupportedPrisma(f"{where}: type {f['type']} has no column type in a mapping. Fix: give the field "
+                                "a Prisma type (String, Int, BigInt, Float, Boolean, DateTime, Json, Bytes, an enum "
+                                "or a composite type), or map it by hand in a mapping (docs/prisma.md)")
     if f.get("isId"):
         col["primary_key"] = True
         if col["type"] != "uuid":
@@ -168,7 +183,10 @@ def _column(s: _Schema, model: dict, f: dict, relation: dict | None) -> dict[str
                                     "the reversible UUID scheme needs ObjectIds")
     elif f["isRequired"] and not f["isList"]:
         col["required"] = True
-    _default(col, f)
+    _default(s, col, f)
+    kept = _client_attributes(s, f)
+    if kept:
+        prisma["attributes"] = kept
     if relation is not None:
         target = s.models[relation["type"]]
         col["references"] = s.table(target["name"])
@@ -186,7 +204,46 @@ def _column(s: _Schema, model: dict, f: dict, relation: dict | None) -> dict[str
     return col
 
 
-def _default(col: dict[str, Any], f: dict) -> None:
+def check_mapping(mapping: dict[str, Any], text: str) -> Mapping:
+    """The written mapping as the engine reads it; a refusal is told in the schema's terms (the model and
+    field it came from), never as a line of a YAML file the user did not write."""
+    try:
+        return parse_mapping(text, "<from-prisma>")
+    except MappingError as exc:
+        raise UnsupportedPrisma(f"{_prisma_place(mapping, exc.where)}: {exc.reason}: a shape from-prisma does not "
+                                "map yet. Fix: map this field by hand in a mapping (docs/prisma.md, 'Writing a "
+                                "mapping by hand')") from None
+
+
+def _prisma_place(mapping: dict[str, Any], where: tuple) -> str:
+    """`Model.field` (or the junction's relation) for a key path of the mapping."""
+    if len(where) >= 2 and where[0] == "tables" and where[1] in mapping["tables"]:
+        t = mapping["tables"][where[1]]
+        model = t.get("prisma", {}).get("model", where[1])
+        if len(where) >= 4 and where[2] == "columns" and isinstance(where[3], int) and where[3] < len(t["columns"]):
+            c = t["columns"][where[3]]
+            return f"{model}.{c.get('prisma', {}).get('field', c.get('source', c['name']))}"
+        return f"model {model}"
+    if len(where) >= 2 and where[0] == "junctions" and where[1] in mapping.get("junctions", {}):
+        return f"relation {mapping['junctions'][where[1]].get('prisma', {}).get('relation', where[1])}"
+    return "the schema"
+
+
+def _referenced_id(s: _Schema, where: str, relation: dict) -> dict:
+    """The @id field a to-one relation references; a relation to any other field is refused, named."""
+    target = s.models[relation["type"]]
+    to = relation.get("relationToFields") or []
+    ids = [g for g in target["fields"] if g.get("isId")]
+    if len(to) != 1 or not ids or to[0] != ids[0]["name"]:
+        raise UnsupportedPrisma(
+            f"{where}: its relation {relation['name']} references {target['name']}.{', '.join(to) or '?'}, which "
+            f"is not {target['name']}'s @id: a PostgreSQL foreign key here references the migrated id. Fix: "
+            f"reference {target['name']}.{ids[0]['name'] if ids else 'its @id'} in the schema given to from-prisma "
+            "(or map this field by hand in a mapping: docs/prisma.md)")
+    return ids[0]
+
+
+def _default(s: _Schema, col: dict[str, Any], f: dict) -> None:
     d = f.get("default")
     if d is None or f.get("isId"):
         return
@@ -196,8 +253,13 @@ def _default(col: dict[str, Any], f: dict) -> None:
             if col.get("required"):
                 col["fill"] = "objectid_time"
         return  # auto(), uuid(), cuid(), dbgenerated(): nothing a document lacks can take
+    if f["kind"] == "enum":
+        stored = {v["name"]: v.get("dbName") or v["name"] for v in s.enums[f["type"]]["values"]}
+        d = [stored.get(v, v) for v in d] if isinstance(d, list) else stored.get(d, d)
     if isinstance(d, list):
-        return  # a list default: the column takes none (an absent list is left NULL, as today)
+        # a scalar list's default: the column's too (an array literal); an absent list is left NULL
+        col["default"] = "'" + _array_literal(d).replace("'", "''") + "'"
+        return
     if f["type"] in ("Int", "BigInt", "Float") and not isinstance(d, bool):
         d = float(d) if f["type"] == "Float" else int(d)  # the DMMF gives a BigInt's default as a string
     if isinstance(d, bool):
@@ -208,6 +270,36 @@ def _default(col: dict[str, Any], f: dict) -> None:
         col["default"] = "'" + str(d).replace("'", "''") + "'"
     if col.get("required"):
         col["fill"] = d
+
+
+def _array_literal(values: list) -> str:
+    """A PostgreSQL array literal as the server prints it back (so the schema check finds it equal): an
+    element quoted only when it must be (empty, NULL, a delimiter, a quote, a backslash or white space)."""
+    def element(v) -> str:
+        text = str(v).lower() if isinstance(v, bool) else str(v)
+        if text == "" or text.upper() == "NULL" or any(ch in text for ch in '{},"\\ \t\n\r\f\v'):
+            return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return text
+    return "{" + ",".join(element(v) for v in values) + "}"
+
+
+def _client_attributes(s: _Schema, f: dict) -> str:
+    """The attributes Prisma Client acts on that no column default says: `@updatedAt` (the client sets it on
+    every write) and `@default(uuid())`/`cuid()`/`nanoid()`/`ulid()` on a field that is no @id (the client
+    makes the value), and a scalar list's default (Prisma writes it, in the schema's own form)."""
+    out = []
+    if f.get("isUpdatedAt"):
+        out.append("@updatedAt")
+    d = f.get("default")
+    if not f.get("isId") and isinstance(d, dict) and d.get("name") in ("uuid", "cuid", "nanoid", "ulid"):
+        args = [a for a in d.get("args") or [] if (d["name"], a) not in (("uuid", 4), ("cuid", 1))]  # the defaults
+        out.append(f"@default({d['name']}({', '.join(str(a) for a in args)}))")
+    elif isinstance(d, list):
+        # an enum list is a text[] of the stored values (the mapping's rule), so its default is too
+        stored = {v["name"]: v.get("dbName") or v["name"] for v in s.enums[f["type"]]["values"]} \
+            if f["kind"] == "enum" else {}
+        out.append("@default([" + ", ".join(json.dumps(stored.get(v, v)) for v in d) + "])")
+    return " ".join(out)
 
 
 def _indexes(s: _Schema, model: dict, names: dict[str, str], columns: list[dict]) -> list[dict[str, Any]]:
@@ -242,7 +334,9 @@ def _junctions(s: _Schema, m2n: dict[str, list[_Side]]) -> dict[str, Any]:
         if len(sides) == 1:  # one-sided: the other side has no relation field
             sides = [sides[0], _Side(s.models[sides[0].relation_field["type"]], {}, None)]
         if len(sides) != 2:
-            raise UnsupportedPrisma(f"relation {relation}: {len(sides)} sides, expected 2")
+            raise UnsupportedPrisma(f"relation {relation}: {len(sides)} list fields name it ("
+                                    f"{', '.join(x.model['name'] + '.' + x.relation_field['name'] for x in sides)}), "
+                                    "expected 2. Fix: give each m:n relation its own @relation name")
         tables = [s.table(x.model["name"]) for x in sides]
         name, (left_col, right_col), order = s.naming.junction(relation, tables)
         left, right = (sides if order == tuple(tables) else sides[::-1])

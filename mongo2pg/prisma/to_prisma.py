@@ -83,13 +83,19 @@ def schema_prisma(mapping: Mapping) -> str:
                 _relation(mapping, models, field_of, fks[(t.name, c.name)], t, c)
     for j in mapping.junctions.values():
         _junction(mapping, models, field_of, fks, j)
-    enums = "".join(f"enum {name} {{\n" + "".join(f"  {v}\n" for v in values) + "}\n\n"
+    enums = "".join(f"enum {name} {{\n" + "".join(_enum_value(mapping, name, v) for v in values) + "}\n\n"
                     for name, values in mapping.enums.items())
     head = (f"// The PostgreSQL-era schema of {mapping.name}, written by `mongo2pg schema prisma` from its mapping: it\n"
             "// matches the migrated database exactly. The connection URL lives in prisma.config.ts (Prisma 7).\n\n"
             'generator client {\n  provider = "prisma-client-js"\n}\n\n'
             'datasource db {\n  provider = "postgresql"\n}\n\n')
     return head + enums + "\n".join(m.text() for m in models.values())
+
+
+def _enum_value(mapping: Mapping, enum: str, stored: str) -> str:
+    """An enum value under the application's Prisma name, `@map`ped to the stored one where they differ."""
+    name = mapping.prisma_enums.get(enum, {}).get(stored)
+    return f'  {name} @map("{stored}")\n' if name else f"  {stored}\n"
 
 
 def _scalar(mapping: Mapping, t: Table, c: Column, name: str) -> str:
@@ -99,9 +105,12 @@ def _scalar(mapping: Mapping, t: Table, c: Column, name: str) -> str:
     attrs = []
     if c.primary_key:
         attrs.append("@id @default(uuid())")
-    default = _default(c)
-    if default:
+    kept = c.prisma_dict().get("attributes", "")
+    default = _default(mapping, c)
+    if default and "@default(" not in kept:
         attrs.append(f"@default({default})")
+    if kept:
+        attrs.append(kept)
     if name != c.name:
         attrs.append(f'@map("{c.name}")')
     if native:
@@ -109,15 +118,17 @@ def _scalar(mapping: Mapping, t: Table, c: Column, name: str) -> str:
     return f"  {name} {ptype} {' '.join(attrs)}".rstrip()
 
 
-def _default(c: Column) -> str | None:
+def _default(mapping: Mapping, c: Column) -> str | None:
     d = c.default
-    if d is None:
-        return None
+    if d is None or c.type.endswith("[]"):
+        return None  # a list's default is written by from-prisma in Prisma's own form (prisma: attributes)
     if d == "CURRENT_TIMESTAMP":
         return "now()"
     if d.startswith("'"):
         value = d[1:-1].replace("''", "'")
-        return value if c.type == "enum" else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if c.type == "enum":
+            return mapping.prisma_enums.get(c.enum, {}).get(value, value)
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return d
 
 
