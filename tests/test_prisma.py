@@ -22,7 +22,7 @@ from prisma_readback import PRISMA, ROOT, compare, generate_client, prisma_env, 
 from mongo2pg import schema
 from mongo2pg.mapping import load_mapping
 from mongo2pg.prisma.dmmf import read_dmmf
-from mongo2pg.prisma.from_prisma import ACTIONS
+from mongo2pg.prisma.shapes import ACTIONS
 from mongo2pg.source import dumpfmt
 
 SCHEMAS = ROOT / "tests" / "prisma"
@@ -390,9 +390,9 @@ def test_a_relation_to_a_field_that_is_not_the_id_is_refused_by_model_and_field_
 def test_a_list_default_is_written_as_postgresql_prints_it_back(pg, values):
     """The schema check compares column defaults as the server prints them: a list default written in any
     other spelling would stop every migration of that mapping."""
-    from mongo2pg.prisma.from_prisma import _array_literal
+    from mongo2pg.prisma.columns import array_literal
 
-    literal = _array_literal(values)
+    literal = array_literal(values)
     conn = psycopg2.connect(pg.uri("postgres"))
     with conn.cursor() as cur:
         cur.execute("SELECT (%s::text[])::text, %s::text[]", (literal, literal))

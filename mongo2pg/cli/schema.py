@@ -51,8 +51,9 @@ def cmd_schema(args) -> int:
 
 def cmd_mapping(args) -> int:
     from ..prisma.dmmf import read_dmmf
-    from ..prisma.from_prisma import check_mapping, mapping_from_dmmf, mapping_yaml
+    from ..prisma.from_prisma import mapping_from_dmmf
     from ..prisma.presets import PRESETS
+    from ..prisma.written import check_mapping, mapping_yaml
 
     path = Path(args.schema)
     name = args.name or (path.resolve().parent.name if path.stem == "schema" else path.stem)

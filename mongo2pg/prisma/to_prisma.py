@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 
 from ..mapping import Column, Junction, Mapping, Table
-from .from_prisma import ACTIONS as PRISMA_ACTIONS
 from .presets import singular_snake
+from .shapes import ACTIONS as PRISMA_ACTIONS
 
 TYPES = {"uuid": ("String", "@db.Uuid"), "text": ("String", ""), "integer": ("Int", ""), "bigint": ("BigInt", ""),
          "double": ("Float", ""), "boolean": ("Boolean", ""), "timestamp": ("DateTime", "@db.Timestamp(3)"),
