@@ -67,3 +67,21 @@ def test_a_required_webhook_that_fails_fails_the_run_an_optional_one_does_not(tm
     assert r.returncode == 0, r.stdout[-3000:]
     assert "notify system_offline: sent to 1 of 2 webhooks, failed (optional): pager" in (
         tmp_path / "timeline.log").read_text()
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-vvv"]])
+def test_a_webhooks_url_is_in_no_output_when_its_receiver_is_down(tmp_path, receiver, verbosity):
+    """Slack's webhook URLs carry their token in the path: a failed send names the webhook and its status."""
+    url, _ = receiver
+    token = "T0KEN-b7f3e1d2c4a5968"
+    down = f"http://127.0.0.1:{free_port()}/services/{token}"
+    r = _run(tmp_path, [{"name": "status", "url": url + "/status"}, {"name": "ops-chat", "url": down,
+                                                                    "format": "slack"}],
+             "-e", "message=system_offline", *verbosity)
+    assert r.returncode != 0
+    assert token not in r.stdout + r.stderr
+    assert "system_offline was not taken by ops-chat (HTTP status -1: no answer" in r.stdout, r.stdout[-3000:]
+    timeline = (tmp_path / "timeline.log").read_text()
+    assert "sent to 1 of 2 webhooks, failed: ops-chat" in timeline and token not in timeline
+    for f in tmp_path.rglob("*"):
+        assert not f.is_file() or token not in f.read_text(errors="replace"), f
