@@ -31,6 +31,17 @@ def test_migrate_and_validate_phases_then_the_gate_stops_a_corrupted_target(pg, 
     r = playbook(str(ROOT / "playbooks" / "40_validate.yml"), *args)
     assert r.returncode == 0 and "PASS:" in r.stdout, r.stdout[-3000:]
 
+    # With the app's schema named, phase 40 also asks whether the app reads every row: it does with the
+    # schema of the migration, and a field the app expects that the database lacks stops the run.
+    app = tmp_path / "app.prisma"
+    subprocess.run([sys.executable, "-m", "mongo2pg.cli", "schema", "prisma", "--out", str(app)], check=True)
+    r = playbook(str(ROOT / "playbooks" / "40_validate.yml"), *args, "-e", f"app_schema_prisma={app}")
+    assert r.returncode == 0 and "app-check: every row fits" in r.stdout, r.stdout[-3000:]
+    app.write_text(app.read_text().replace("model Users {", "model Users {\n  app_only_field String", 1))
+    r = playbook(str(ROOT / "playbooks" / "40_validate.yml"), *args, "-e", f"app_schema_prisma={app}")
+    assert r.returncode != 0 and "Users.app_only_field: column Users.app_only_field is missing" in r.stdout
+    assert "app-check: 1 problem(s)" in (tmp_path / "timeline.log").read_text() and pg.password not in r.stdout
+
     rerun = playbook(str(ROOT / "playbooks" / "30_migrate.yml"), *args)
     assert rerun.returncode == 0 and '"already_complete": true' in (tmp_path / "migration-summary.json").read_text()
 

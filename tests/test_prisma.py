@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from prisma_readback import PRISMA, ROOT, compare, generate_client, prisma_env, read_all
 
 from mongo2pg import schema
+from mongo2pg.ids import uuid_from_objectid
 from mongo2pg.mapping import load_mapping
 from mongo2pg.prisma.dmmf import read_dmmf
 from mongo2pg.prisma.shapes import ACTIONS
@@ -305,15 +306,16 @@ def test_as_prisma7_sets_aside_only_a_datasources_connection_settings(keys, fiel
 def _auth_documents() -> dict[str, list[dict]]:
     """As the Auth.js adapter wrote them on MongoDB: Account.userId and Session.userId are the user's id as
     24 hex digits (the schema says String), plus one account whose userId is no id at all."""
-    users = [{"_id": ObjectId(), "email": f"u{i}@example.org", "image": "/me.png", "role": "admin" if i == 0 else "user",
+    oid = iter(ObjectId(bytes.fromhex(f"65a1b2c3{n:016x}")) for n in range(1000))  # the same ids every call
+    users = [{"_id": next(oid), "email": f"u{i}@example.org", "image": "/me.png", "role": "admin" if i == 0 else "user",
               "interests": ["news"], "scores": [1], "roles": ["user"], "apiKey": f"key{i}", "devices": [],
               "createdAt": datetime(2024, 1, 1, tzinfo=UTC), "updatedAt": datetime(2024, 1, 2, tzinfo=UTC)}
              for i in range(5)]
-    accounts = [{"_id": ObjectId(), "userId": str(u["_id"]), "type": "oauth", "provider": "github",
+    accounts = [{"_id": next(oid), "userId": str(u["_id"]), "type": "oauth", "provider": "github",
                  "providerAccountId": str(i)} for i, u in enumerate(users)]
-    accounts.append({"_id": ObjectId(), "userId": "not-an-objectid", "type": "oauth", "provider": "gitlab",
+    accounts.append({"_id": next(oid), "userId": "not-an-objectid", "type": "oauth", "provider": "gitlab",
                      "providerAccountId": "x"})
-    sessions = [{"_id": ObjectId(), "sessionToken": f"t{i}", "userId": str(u["_id"]),
+    sessions = [{"_id": next(oid), "sessionToken": f"t{i}", "userId": str(u["_id"]),
                  "expires": datetime(2025, 1, 1, tzinfo=UTC)} for i, u in enumerate(users)]
     return {"User": users, "Account": accounts, "Session": sessions, "VerificationToken": []}
 
@@ -399,3 +401,27 @@ def test_a_list_default_is_written_as_postgresql_prints_it_back(pg, values):
         printed, parsed = cur.fetchone()
     conn.close()
     assert (printed, parsed) == (literal, values)
+
+
+def test_app_check_finds_what_the_apps_drifted_schema_cannot_read_and_passes_the_one_that_matches(tmp_path, pg_db):
+    """As NextCRM's app did after its migration (an enum value dropped that migrated rows hold), and two more
+    drifts: a field made required where rows hold NULL, a column renamed in the schema only."""
+    mapping, _ = _migrate_auth(tmp_path, pg_db)
+    app = tmp_path / "app.prisma"
+    assert _cli("schema", "prisma", "--mapping", str(mapping), "--out", str(app)).returncode == 0
+    ok = _cli("app-check", "--schema", str(app), "--pg-uri", pg_db)
+    assert ok.returncode == 0 and ok.stdout.startswith("app-check: every row fits"), ok.stdout + ok.stderr
+    text = app.read_text()
+    drifted = tmp_path / "drifted.prisma"
+    drifted.write_text(text.replace('  ADMIN @map("admin")\n', "")
+                       .replace("  name String?\n", "  name String\n")
+                       .replace("  expires_at Int?\n", '  expires_at Int? @map("expires_at_utc")\n'))
+    assert drifted.read_text() != text
+    r = _cli("app-check", "--schema", str(drifted), "--pg-uri", pg_db)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    admin = str(uuid_from_objectid(_auth_documents()["User"][0]["_id"]))
+    lines = r.stdout.splitlines()
+    assert f"app-check: User.role: 1 rows: rows hold admin, which enum Role of the app lacks (e.g. {admin})" in lines
+    assert any(line.startswith("app-check: User.name: 5 rows: NULL in a field the app requires (e.g. ") for line in lines)
+    assert "app-check: Account.expires_at: column Account.expires_at_utc is missing" in lines
+    assert lines[-1].startswith("app-check: 3 problem(s)")

@@ -22,7 +22,8 @@ from . import fixtures, migration, ops, reverse, schema, validation
 from .parser import build_parser
 
 COMMANDS = {"migrate": migration.cmd_migrate, "plan": migration.cmd_plan, "status": migration.cmd_status,
-            "schema": schema.cmd_schema, "mapping": schema.cmd_mapping, "id": schema.cmd_id,
+            "schema": schema.cmd_schema, "mapping": schema.cmd_mapping, "app-check": schema.cmd_app_check,
+            "id": schema.cmd_id,
             "sample-data": fixtures.cmd_sample_data, "validate": validation.cmd_validate,
             "dump": ops.cmd_dump, "restore": ops.cmd_restore, "monitor": ops.cmd_monitor,
             "estimate": ops.cmd_estimate, "report": ops.cmd_report, "capture": reverse.cmd_capture,

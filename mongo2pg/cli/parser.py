@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "or NextCRM's choices")
     mp.add_argument("--name", help="the mapping's name (default: the schema file's folder or stem)")
 
+    ac = sub.add_parser("app-check", help="does the database fit the app's current schema.prisma (enum values, "
+                        "required fields, types, tables and columns)? One line per problem, exit 1; or all clear")
+    ac.add_argument("--schema", required=True, help="the application's current schema.prisma (PostgreSQL era)")
+    add_knobs(ac, RunOptions, only=("pg_uri",))
+
     i = sub.add_parser("id", help="convert an ObjectId to its UUID or back")
     i.add_argument("value", help="24-hex ObjectId or UUID")
 

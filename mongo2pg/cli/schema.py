@@ -1,4 +1,4 @@
-"""`schema`, `mapping`, `id`: the target's schema, a mapping from an application's schema.prisma, ids."""
+"""`schema`, `mapping`, `app-check`, `id`: the target's schema, a mapping from an application's schema.prisma, ids."""
 
 from __future__ import annotations
 
@@ -75,4 +75,28 @@ def cmd_id(args) -> int:
         raise ConfigError(str(exc)) from None
     print(f"{'ObjectId' if kind == 'objectid' else 'UUID'} {args.value.strip()} -> "
           f"{'UUID' if kind == 'objectid' else 'ObjectId'} {other}")
+    return 0
+
+
+def cmd_app_check(args) -> int:
+    from ..connect import pg_connect
+    from ..prisma.app_check import check_app
+    from ..prisma.dmmf import read_dmmf
+
+    need(args, "pg-uri")
+    dmmf = read_dmmf(args.schema)
+    conn = pg_connect(args.pg_uri, "mongo2pg-app-check")
+    try:
+        conn.set_session(readonly=True)
+        problems = check_app(conn, dmmf)
+    finally:
+        conn.close()
+    for p in problems:
+        print(f"app-check: {p.line()}")
+    models = dmmf["datamodel"]["models"]
+    fields = sum(1 for m in models for f in m["fields"] if f["kind"] != "object")
+    if problems:
+        print(f"app-check: {len(problems)} problem(s): the app's schema {args.schema} does not read every row")
+        return 1
+    print(f"app-check: every row fits {args.schema} ({len(models)} models, {fields} fields checked)")
     return 0
