@@ -148,3 +148,58 @@ def test_a_host_short_of_memory_stops_checkpointed_with_the_hint_and_the_rerun_r
     r = _cli(tmp_path, *args)
     assert r.returncode == 0, r.stderr
     assert _count(pg_db, "blobs") == 240
+
+
+def _locked_notes(tmp_path, pg_db, n: int = 3000):
+    """A dump of `n` notes, their table made, and another session (a forgotten psql) holding ACCESS
+    EXCLUSIVE on it in an open transaction."""
+    (tmp_path / "m.yml").write_text(NOTES)
+    dumpfmt.DumpWriter(tmp_path / "dump", "app").write_collection(
+        "notes", iter({"_id": ObjectId(f"{i + 1:024x}"), "title": f"t{i}", "n": i} for i in range(n)))
+    made = subprocess.run([sys.executable, "-m", "mongo2pg.cli", "schema", "apply", "--mapping", str(tmp_path / "m.yml"),
+                           "--pg-uri", pg_db], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    holder = psycopg2.connect(pg_db, application_name="forgotten-psql")
+    pid = holder.get_backend_pid()
+    with holder.cursor() as cur:
+        cur.execute("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE")
+    return holder, pid, ["--dump", str(tmp_path / "dump"), "--db", "app", "--mapping", str(tmp_path / "m.yml"),
+                         "--pg-uri", pg_db, "--workers", "1", "--quiet"]
+
+
+def test_a_session_holding_a_lock_is_named_and_the_run_stops_at_the_hang_window(tmp_path, pg_db):
+    holder, pid, args = _locked_notes(tmp_path, pg_db)
+    started = time.monotonic()
+    r = _cli(tmp_path, *args, "--hang-seconds", "8", "--on-hang", "stop", timeout=120)
+    waited = time.monotonic() - started
+    holder.rollback()
+    assert r.returncode == 1 and waited < 40, (waited, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    for part in (f"pid {pid}", "application forgotten-psql", "idle in transaction", "LOCK TABLE notes",
+                 f"pg_terminate_backend({pid})", "checkpointed"):
+        assert part in r.stderr, (part, r.stderr)
+    warnings = json.loads((tmp_path / "progress.json").read_text())["warnings"]
+    assert any(w.startswith("WAITING") and f"pid {pid}" in w for w in warnings), warnings  # named before the stop
+    again = _cli(tmp_path, *args)
+    assert again.returncode == 0, again.stderr
+    assert _count(pg_db, "notes") == 3000
+    holder.close()
+
+
+def test_under_on_hang_report_the_blocker_is_named_and_the_run_waits_for_it(tmp_path, pg_db):
+    holder, pid, args = _locked_notes(tmp_path, pg_db)
+    run = _cli(tmp_path, *args, "--hang-seconds", "4", "--on-hang", "report", wait=False)
+    progress = tmp_path / "progress.json"
+    deadline = time.monotonic() + 60
+    named = []
+    while not named and time.monotonic() < deadline:
+        time.sleep(0.5)
+        if progress.exists():
+            named = [w for w in json.loads(progress.read_text()).get("warnings", []) if f"pid {pid}" in w]
+    time.sleep(5)  # past the hang window: it keeps waiting
+    assert named and run.poll() is None, (named, run.poll())
+    holder.rollback()  # the session ends its transaction: the run goes on by itself
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert _count(pg_db, "notes") == 3000
+    holder.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,8 +41,13 @@ class Progress:
         self.warnings: list[str] = []  # HIGH error rates, hangs: the decision tree's lines, newest last
         self.sheet = Path(opts.progress_sheet) if opts.progress_sheet else None
         self.sheet_seconds = opts.progress_sheet_seconds
+        self._lock = threading.Lock()  # the lock watch's lines come from a thread of their own (blockers.py)
 
     def handle(self, ev: dict[str, Any]) -> None:
+        with self._lock:
+            self._handle(ev)
+
+    def _handle(self, ev: dict[str, Any]) -> None:
         append_issues(self.error_log, ev.get("issues") or ())
         if ev["event"] == "warning":
             self.warnings.append(ev["message"])

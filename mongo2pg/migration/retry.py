@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from psycopg2.errors import QueryCanceled
 from pymongo.errors import AutoReconnect, ConnectionFailure
 
 from ..connect import PG_TRANSIENT
@@ -29,6 +30,8 @@ def with_retries(attempt: Callable[[], T], retry_seconds: float, events: Any, la
         try:
             return attempt()
         except TRANSIENT + (ConnectionFailed,) as exc:
+            if isinstance(exc, QueryCanceled):
+                raise  # a statement cancelled (by the lock watch, or a timeout) is no outage to wait out
             refused_at_once = first_refusal_is_config and isinstance(exc, ConnectionFailed) and tries == 1
             if refused_at_once or time.monotonic() + delay > deadline:
                 raise

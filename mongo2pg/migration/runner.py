@@ -28,6 +28,7 @@ from ..reverse import capture
 from ..source.readers import open_source
 from ..stages import Stages
 from . import state
+from .blockers import LockWatch
 from .load import plan_parts, record_split_tables, run_workers
 from .options import Options
 from .progress import Progress
@@ -58,51 +59,64 @@ def run(opts: Options, render=None) -> Summary:
     mapping = load_mapping(opts.mapping)
     source = open_source(opts.mongo_uri, opts.dump, opts.db)
     conn = pg_connect(opts.pg_uri)
+    watch = LockWatch(opts.pg_uri, opts.hang_seconds, opts.on_hang)
     try:
-        state.lock_target(conn)
-        _apply_schema(conn, mapping)
-        capture.remove(conn)  # capture starts at go-live: a migration's own writes are no change to sync back
-        error_log = Path(opts.error_log)
-        if opts.fresh:
-            _archive(Path(opts.checkpoint_file))
-            _archive(error_log)
-            if opts.progress_sheet:
-                _archive(Path(opts.progress_sheet))
-        state.prepare(conn, mapping, opts.fresh, source.label, lambda cur: _empty_targets(conn, cur, mapping))
-        stored = state.stored_summary(conn)
-        if stored is not None and stored.get("status") == "complete":
-            return Summary.from_json(stored, already_complete=True)  # rerunning a completed migration changes nothing
-        write_error_log(error_log, state.stored_issues(conn))
-        progress = Progress(opts, mapping, render)
-        tables = list(mapping.tables.values())
-        # The most work first keeps both workers busy to the end.
-        parts = plan_parts(conn, opts, tables, {t.name: source.count(t.collection) for t in tables},
-                           {t.name: source.work_hint(t.collection) for t in tables})
-        stages = Stages()
-        progress.enter("unique-keys")
-        with stages.timed("unique-key scan"):
-            duplicates = duplicates_by_table(mapping, source)
-        progress.enter("load")
-        with stages.timed("load (wall)"):
-            results = run_workers(opts, mapping, parts, progress, duplicates)
-        for r in results:
-            stages.update(r.get("stages", {}))
-        failures = [r for r in results if r.get("error")]
-        if failures:
-            first = failures[0]
-            exc = GuardTripped if first.get("guard") else ConfigError if first.get("config") else Mongo2PgError
-            raise exc(first["error"])
-        # `conn` stays open, idle, to the end: it holds the one-run-at-a-time lock through every post-load step.
-        summary = with_retries(lambda: _post_load(opts, mapping, source, parts, results, progress, started, stages),
-                               opts.retry_seconds, progress, "(post-load)")
-        if summary.status == "complete":
-            Path(opts.checkpoint_file).unlink(missing_ok=True)
-        progress.finish(summary)
-        return summary
+        with watch:
+            return _run(opts, render, mapping, source, conn, watch, started)
+    except (psycopg2.Error, Mongo2PgError) as exc:
+        named = watch.failure(exc)
+        if named is exc:
+            raise
+        raise named from None
     finally:
         if not conn.closed:
             conn.close()
         source.close()
+
+
+def _run(opts: Options, render, mapping: Mapping, source, conn, watch: LockWatch, started: float) -> Summary:
+    """The run's body: its sessions and locks watched by the caller's LockWatch."""
+    progress = Progress(opts, mapping, render)
+    watch.emit = lambda message: progress.handle({"event": "warning", "table": "(lock)", "message": message})
+    state.lock_target(conn)
+    _apply_schema(conn, mapping)
+    capture.remove(conn)  # capture starts at go-live: a migration's own writes are no change to sync back
+    error_log = Path(opts.error_log)
+    if opts.fresh:
+        _archive(Path(opts.checkpoint_file))
+        _archive(error_log)
+        if opts.progress_sheet:
+            _archive(Path(opts.progress_sheet))
+    state.prepare(conn, mapping, opts.fresh, source.label, lambda cur: _empty_targets(conn, cur, mapping))
+    stored = state.stored_summary(conn)
+    if stored is not None and stored.get("status") == "complete":
+        return Summary.from_json(stored, already_complete=True)  # rerunning a completed migration changes nothing
+    write_error_log(error_log, state.stored_issues(conn))
+    tables = list(mapping.tables.values())
+    # The most work first keeps both workers busy to the end.
+    parts = plan_parts(conn, opts, tables, {t.name: source.count(t.collection) for t in tables},
+                       {t.name: source.work_hint(t.collection) for t in tables})
+    stages = Stages()
+    progress.enter("unique-keys")
+    with stages.timed("unique-key scan"):
+        duplicates = duplicates_by_table(mapping, source)
+    progress.enter("load")
+    with stages.timed("load (wall)"):
+        results = run_workers(opts, mapping, parts, progress, duplicates)
+    for r in results:
+        stages.update(r.get("stages", {}))
+    failures = [r for r in results if r.get("error")]
+    if failures:
+        first = failures[0]
+        exc = GuardTripped if first.get("guard") else ConfigError if first.get("config") else Mongo2PgError
+        raise exc(first["error"])
+    # `conn` stays open, idle, to the end: it holds the one-run-at-a-time lock through every post-load step.
+    summary = with_retries(lambda: _post_load(opts, mapping, source, parts, results, progress, started, stages),
+                           opts.retry_seconds, progress, "(post-load)")
+    if summary.status == "complete":
+        Path(opts.checkpoint_file).unlink(missing_ok=True)
+    progress.finish(summary)
+    return summary
 
 
 def _post_load(opts: Options, mapping: Mapping, source, parts, results, progress: Progress, started: float,
