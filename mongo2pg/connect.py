@@ -24,9 +24,10 @@ T = TypeVar("T")
 # and skip JIT compilation, which costs more than it saves on queries that run once.
 BULK_SESSION = {"jit": "off", "work_mem": "64MB"}
 # The load's batches: a commit does not wait for its WAL flush. Safe for the run: a batch's rows and its
-# checkpoint commit together, so a server crash can only lose the last batches whole, and the rerun
-# reads them again from the checkpoint that survived (the error log is rewritten from the stored state).
-# The steps after the load commit synchronously, so a finished run is durable before it says so.
+# checkpoint commit together, so a server crash can only lose the last batches whole, and the retry (or
+# the rerun) reads them again from the checkpoint that survived (the error log is rewritten from the
+# stored state). A part's last commit, and the steps after the load, commit synchronously, so a part or a
+# run is durable before it says it is done.
 LOAD_SESSION = {"synchronous_commit": "off"}
 
 

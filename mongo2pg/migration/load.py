@@ -102,8 +102,10 @@ def load_part(opts: Options, mapping: Mapping, part: Part, events,
     tune_gc_for_documents()
     transform = TableTransform(mapping, part.table, duplicates)
     try:
+        # The run connected before any part started (a wrong URI stopped it there): a part refused now is an
+        # outage (a restart, a failover) to wait out within --retry-seconds, never a configuration error.
         return with_retries(lambda: _load_from_checkpoint(opts, part, transform, events), opts.retry_seconds,
-                            events, part.label, first_refusal_is_config=True)
+                            events, part.label)
     except psycopg2.errors.DiskFull as exc:
         raise GuardTripped(f"{part.table.name}: the target disk is full ({exc.pgerror.strip().splitlines()[0]}); "
                            "the last batch was rolled back, free space and rerun (it resumes)") from None
@@ -164,6 +166,10 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
         with conn.cursor() as cur:
             cp.done = True
             write_checkpoint(cur, cp)
+            # The batches committed without waiting for their WAL flush (LOAD_SESSION); the part's last commit
+            # waits for it, and so for every earlier one: a part reported done survives a crash of the target
+            # that the run then rides out (a done part is never loaded again).
+            cur.execute("SET LOCAL synchronous_commit = on")
         conn.commit()
         events.put({"event": "done", "table": label, "total": total, "position": cp.position,
                     "loaded": cp.loaded, "rejected": cp.rejected, "fixups": cp.fixups, "seconds": cp.seconds})
