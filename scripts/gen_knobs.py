@@ -29,7 +29,7 @@ DOC_BLOCK = re.compile(r"(  # BEGIN generated options[^\n]*\n).*?(  # END genera
 def spec_text(cls: type) -> str:
     lines = ["ARGUMENT_SPEC = {"]
     for name, arg in module_argument_spec(cls).items():
-        lines.append(f"    {name!r}: {arg!r},".replace("'", '"').replace("True", "True"))
+        lines.append(f"    {name!r}: {arg!r},".replace("'", '"'))
     return "\n".join(lines) + "\n}\n"
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import psycopg2
 
 from ..connect import pg_connect
+from ..errors import GuardTripped
 
 WATCHER = "mongo2pg-lockwatch"
 # This database's sessions of this run's applications waiting on a lock, each with every session blocking it
@@ -94,8 +95,6 @@ class LockWatch:
 
     def failure(self, exc: BaseException) -> BaseException:
         """The exception to raise for `exc`: the named stop when the watch cancelled the run's statements."""
-        from ..errors import GuardTripped
-
         if self.tripped is not None and (isinstance(exc, psycopg2.errors.QueryCanceled) or "cancel" in str(exc)):
             return GuardTripped(self.tripped)
         if isinstance(exc, GuardTripped) and str(exc).startswith("HUNG") and self.last:
