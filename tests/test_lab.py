@@ -136,15 +136,15 @@ def test_a_demo_killed_mid_migration_reruns_to_the_same_outcome(demo):
     # make demo again, killed mid-migration (ansible-playbook and the detached async job: a crash), then
     # once more: the outcome is the same as the first run's
     first = json.loads((artifacts / "migration-summary.json").read_text())["totals"]
-    demo = subprocess.Popen(["./scripts/demo.sh", "-e", "migration_fresh=true"], stdout=subprocess.PIPE,
+    killed = subprocess.Popen(["./scripts/demo.sh", "-e", "migration_fresh=true"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=ROOT, start_new_session=True)
-    for line in demo.stdout:
+    for line in killed.stdout:
         if "TASK [Follow the migration]" in line:
             break
     time.sleep(2)
-    os.killpg(demo.pid, signal.SIGKILL)
+    os.killpg(killed.pid, signal.SIGKILL)
     subprocess.run(["pkill", "-9", "-f", "AnsiballZ_mongo_pg_migrate"])
-    demo.wait()
+    killed.wait()
     again = subprocess.run(["make", "demo"], capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-3000:]
     resumed = json.loads((artifacts / "migration-summary.json").read_text())["totals"]
