@@ -88,7 +88,7 @@ def _default(s: PrismaSchema, col: dict[str, Any], f: dict) -> None:
                 col["fill"] = "objectid_time"
         return  # auto(), uuid(), cuid(), dbgenerated(): nothing a document lacks can take
     if f["kind"] == "enum":
-        stored = {v["name"]: v.get("dbName") or v["name"] for v in s.enums[f["type"]]["values"]}
+        stored = s.stored(f["type"])
         d = [stored.get(v, v) for v in d] if isinstance(d, list) else stored.get(d, d)
     if isinstance(d, list):
         # a scalar list's default: the column's too (an array literal); an absent list is left NULL
@@ -130,7 +130,6 @@ def _client_attributes(s: PrismaSchema, f: dict) -> str:
         out.append(f"@default({d['name']}({', '.join(str(a) for a in args)}))")
     elif isinstance(d, list):
         # an enum list is a text[] of the stored values (the mapping's rule), so its default is too
-        stored = {v["name"]: v.get("dbName") or v["name"] for v in s.enums[f["type"]]["values"]} \
-            if f["kind"] == "enum" else {}
+        stored = s.stored(f["type"]) if f["kind"] == "enum" else {}
         out.append("@default([" + ", ".join(json.dumps(stored.get(v, v)) for v in d) + "])")
     return " ".join(out)

@@ -50,3 +50,7 @@ class PrismaSchema:
 
     def table(self, model_name: str) -> str:
         return self.models[model_name].get("dbName") or model_name
+
+    def stored(self, enum_name: str) -> dict[str, str]:
+        """An enum's Prisma value names -> the values stored (`@map`ped, else the names)."""
+        return {v["name"]: v.get("dbName") or v["name"] for v in self.enums[enum_name]["values"]}
