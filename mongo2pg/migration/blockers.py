@@ -8,7 +8,6 @@ waiting statements and the run stops, checkpointed, with the blocker named; "rep
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable
 
@@ -34,17 +33,14 @@ WHERE w.datname = current_database() AND w.application_name LIKE 'mongo2pg%%'
 """
 
 
-def _to_stderr(message: str) -> None:
-    print(f"mongo2pg: {message}", file=sys.stderr, flush=True)
-
-
 class LockWatch:
     """`with LockWatch(...) as watch:` around a run; `watch.tripped` holds the stop's message, if any."""
 
-    def __init__(self, pg_uri: str, hang_seconds: float, on_hang: str, interval: float = 1.0):
+    def __init__(self, pg_uri: str, hang_seconds: float, on_hang: str, emit: Callable[[str], None],
+                 interval: float = 1.0):
         self.pg_uri, self.hang_seconds, self.on_hang, self.interval = pg_uri, hang_seconds, on_hang, interval
         self.report_after = min(5.0, hang_seconds / 2)  # named well within the hang window
-        self.emit: Callable[[str], None] = _to_stderr  # the run's progress lines, once it has them
+        self.emit = emit  # the run's progress lines
         self.tripped: str | None = None
         self.last: str | None = None  # the newest blocker seen, for a hang stopped elsewhere
         self._reported: set[tuple[int, int]] = set()

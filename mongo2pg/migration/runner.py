@@ -59,10 +59,12 @@ def run(opts: Options, render=None) -> Summary:
     mapping = load_mapping(opts.mapping)
     source = open_source(opts.mongo_uri, opts.dump, opts.db)
     conn = pg_connect(opts.pg_uri)
-    watch = LockWatch(opts.pg_uri, opts.hang_seconds, opts.on_hang)
+    progress = Progress(opts, mapping, render)
+    watch = LockWatch(opts.pg_uri, opts.hang_seconds, opts.on_hang,
+                      lambda message: progress.handle({"event": "warning", "table": "(lock)", "message": message}))
     try:
         with watch:
-            return _run(opts, render, mapping, source, conn, watch, started)
+            return _run(opts, mapping, source, conn, progress, started)
     except (psycopg2.Error, Mongo2PgError) as exc:
         named = watch.failure(exc)
         if named is exc:
@@ -74,10 +76,8 @@ def run(opts: Options, render=None) -> Summary:
         source.close()
 
 
-def _run(opts: Options, render, mapping: Mapping, source, conn, watch: LockWatch, started: float) -> Summary:
+def _run(opts: Options, mapping: Mapping, source, conn, progress: Progress, started: float) -> Summary:
     """The run's body: its sessions and locks watched by the caller's LockWatch."""
-    progress = Progress(opts, mapping, render)
-    watch.emit = lambda message: progress.handle({"event": "warning", "table": "(lock)", "message": message})
     state.lock_target(conn)
     _apply_schema(conn, mapping)
     capture.remove(conn)  # capture starts at go-live: a migration's own writes are no change to sync back
