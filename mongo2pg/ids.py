@@ -81,6 +81,30 @@ def objectid_from_uuid(value: uuid.UUID | str) -> ObjectId:
     return ObjectId(raw[:6] + raw[10:])
 
 
+def row_id(_id: ObjectId | str) -> str:
+    """A loaded document's row id as PostgreSQL prints it: an ObjectId's UUID, a string id as it is (a table
+    whose mapping keeps string ids, `text_id`). Documents of the other kind are rejects and have none."""
+    return _id if type(_id) is str else uuid_text(_id)
+
+
+def document_id(row: str, text_id: bool) -> ObjectId | str:
+    """The inverse of row_id, for a table of the kind given."""
+    return row if text_id else objectid_from_uuid(row)
+
+
+def bad_id_reason(_id: object, text_id: bool) -> str | None:
+    """Why this _id cannot be a row's id in a table of the kind given; None when it can."""
+    if text_id:
+        if type(_id) is not str:
+            return f"_id is {type(_id).__name__}, not a string: this table keeps string ids"
+        if not _id or "\x00" in _id:
+            return "_id is an empty string or holds a NUL character: PostgreSQL text cannot hold it"
+        return None
+    if type(_id) is not ObjectId:
+        return f"_id is {type(_id).__name__}, not an ObjectId: no UUID can be derived"
+    return None
+
+
 def convert_any(text: str) -> tuple[str, str]:
     """For `mongo2pg id`: returns (kind of the input, the other side's id)."""
     text = text.strip()

@@ -128,12 +128,24 @@ def compare(mapping: Mapping, dmmf: dict, rows: list[dict], documents: dict[str,
                 assert sorted(parent["relations"][back["name"]]) == sorted(children.get(parent_key, [])), \
                     f"{c.references} {parent_key} {back['name']}"
     for j in mapping.junctions.values():
-        pairs = set()
+        pairs: set[str] = set()
         for s in j.sources:
             for doc in documents.get(s.collection, []):
                 for other in doc.get(s.field) or []:
                     own, linked = uuid_text(doc["_id"]), uuid_text(ObjectId(other))
                     pairs.add(f"{linked}|{own}" if s.holds == "left" else f"{own}|{linked}")
+        if j.name not in model_of:  # an implicit m:n: no model, each side's list field reads the other side
+            names = j.prisma_dict()
+            for side, pos, key in ((j.left, 0, "left_field"), (j.right, 1, "right_field")):
+                per_side: dict[str, set[str]] = defaultdict(set)
+                for p in pairs:
+                    ends = p.split("|")
+                    per_side[ends[pos]].add(ends[1 - pos])
+                for owner_key, owner in by_table[side.references].items():
+                    assert set(owner["relations"][names[key]]) == per_side.get(owner_key, set()), \
+                        f"{side.references} {owner_key} {names[key]}"
+            per_model[j.name] = len(pairs)
+            continue
         assert set(by_table[j.name]) == pairs, f"{j.name}: {len(by_table[j.name])} rows read, {len(pairs)} links"
         for side, pos in ((j.left, 0), (j.right, 1)):
             lists = [f for f in models[model_of[side.references]]["fields"] if f["kind"] == "object"

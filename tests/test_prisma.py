@@ -24,6 +24,7 @@ from mongo2pg.ids import uuid_from_objectid
 from mongo2pg.mapping import load_mapping
 from mongo2pg.prisma.dmmf import read_dmmf
 from mongo2pg.prisma.shapes import ACTIONS
+from mongo2pg.reverse.rows import ObjectIds, to_bson
 from mongo2pg.source import dumpfmt
 
 SCHEMAS = ROOT / "tests" / "prisma"
@@ -94,6 +95,29 @@ def described(dmmf: dict) -> dict:
             fields = {f["name"]: f for f in models[i["model"]]["fields"]}
             indexes.append({"table": table(i["model"]), "name": i["dbName"], "unique": i["type"] == "unique",
                             "columns": [column(fields[x["name"]]) for x in i["fields"]]})
+    # An implicit m:n (two list fields, no scalar): the relation table Prisma itself lays out on PostgreSQL:
+    # `_<relation>`, A for the model whose name sorts first (a self-relation: the field whose name does), B for
+    # the other, primary key (A, B), an index on B, both foreign keys cascading.
+    implicit: dict[str, list[tuple[str, str]]] = {}
+    for m in dm["models"]:
+        for f in m["fields"]:
+            if f["kind"] == "object" and f["isList"] and not f.get("relationFromFields"):
+                implicit.setdefault(f["relationName"], []).append((m["name"], f["name"]))
+    for relation, sides in implicit.items():
+        back = [f for m, n in sides for f in models[m]["fields"] if f["name"] == n]
+        if len(sides) != 2 or any(not f["isList"] for f in back) or \
+                any(f.get("relationFromFields") for m in models.values() for f in m["fields"]
+                    if f["kind"] == "object" and f.get("relationName") == relation):
+            continue  # a 1:n back-relation, or an explicit model's
+        name = f"_{relation}"
+        for col, (model, _) in zip(("A", "B"), sorted(sides), strict=True):
+            idf = next(f for f in models[model]["fields"] if f.get("isId"))
+            tables.setdefault(name, {"columns": [], "primary_key": ["A", "B"]})["columns"].append(
+                {"name": col, "type": NATIVE[idf["nativeType"][0]] if idf.get("nativeType") else SCALAR[idf["type"]],
+                 "not_null": True})
+            fks.append({"table": name, "name": f"{name}_{col}_fkey", "columns": [col], "references": table(model),
+                        "ref_columns": [column(idf)], "on_delete": "CASCADE", "on_update": "CASCADE"})
+        indexes.append({"table": name, "name": f"{name}_B_index", "unique": False, "columns": ["B"]})
     enums = {e["name"]: [v["name"] for v in e["values"]] for e in dm["enums"]}
     return {"enums": enums, "tables": tables, "foreign_keys": fks, "indexes": indexes}
 
@@ -235,10 +259,10 @@ def test_an_app_from_its_schema_prisma_migrates_validates_and_reads_back_through
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["totals"]["rejected"] == 0 and summary["totals"]["loaded"] == sum(map(len, docs.values()))
     if app == "blog":
-        links = {"follows": sum(len(u["followingIDs"]) for u in docs["users"]),
-                 "CategoryToPost": sum(len(p["categoryIDs"]) for p in docs["posts"])}
+        links = {"_follows": sum(len(u["followingIDs"]) for u in docs["users"]),
+                 "_CategoryToPost": sum(len(p["categoryIDs"]) for p in docs["posts"])}
     else:
-        links = {"OrderToProduct": sum(len(o["productIDs"]) for o in docs["Order"])}
+        links = {"_OrderToProduct": sum(len(o["productIDs"]) for o in docs["Order"])}
     assert {j: summary["junctions"][j]["rows"] for j in links} == links
     v = _cli("validate", *common, "--report", str(tmp_path / "report.json"))
     report = json.loads((tmp_path / "report.json").read_text())
@@ -249,6 +273,15 @@ def test_an_app_from_its_schema_prisma_migrates_validates_and_reads_back_through
     counts = {"User": 120, "Post": 400, "Category": 15} if app == "blog" else {"Customer": 60, "Product": 80,
                                                                                   "Order": 300}
     assert per_model == {**counts, **links}
+    if app == "blog":  # the app's m:n calls, unchanged: connect and create through the list fields, include
+        r = subprocess.run(["node", str(SCHEMAS / "blog_like_the_app.js"), str(client), pg_db], capture_output=True,
+                           text=True, env=prisma_env())
+        assert r.returncode == 0, r.stderr[-3000:]
+        got = json.loads(r.stdout)
+        assert sorted(c["name"] for c in got["readPost"]["categories"]) == ["made-with-the-post", "news-from-the-app"]
+        assert [u["email"] for u in got["readStar"]["followers"]] == ["fan@example.org"]
+        assert [u["email"] for u in got["readFan"]["following"]] == ["star@example.org"]
+        assert [p["slug"] for p in got["readNews"]["posts"]] == ["hello"]
 
 
 def test_the_nextcrm_sample_reads_back_through_prisma_client_every_model_and_relation(tmp_path, pg_db, clean_dump):
@@ -353,6 +386,18 @@ def test_the_auth_adapters_string_relation_scalars_become_foreign_keys_to_the_mi
     assert (joined, fk) == (5, 1)
     v = _cli("validate", *common, "--report", str(tmp_path / "report.json"))
     assert v.returncode == 0, v.stdout[-3000:]
+
+
+def test_a_string_relation_scalar_goes_back_to_mongodb_as_the_hex_string_the_app_reads(tmp_path):
+    """Reverse sync (rollback) writes `userId String` as the 24 hex digits the MongoDB-era client reads, not
+    as an ObjectId (Prisma's String field would refuse it); an `@db.ObjectId` reference stays an ObjectId."""
+    m = load_mapping(str(_from_prisma(tmp_path, SCHEMAS / "auth-mongodb.prisma")))
+    user = ObjectId("65a1b2c3d4e5f60718293a4b")
+    as_hex, as_oid = m.tables["Account"].column("userId"), m.tables["User"].pk
+    assert (as_hex.stored_as, as_oid.stored_as) == ("hex", None)
+    ids = ObjectIds(None)  # a migrated id converts without a lookup
+    assert to_bson(uuid_from_objectid(user), as_hex, ids) == "65a1b2c3d4e5f60718293a4b"
+    assert to_bson(uuid_from_objectid(user), dataclasses.replace(as_hex, stored_as=None), ids) == user
 
 
 def test_a_client_from_schema_prisma_takes_the_calls_the_mongodb_era_app_made(tmp_path, pg_db):

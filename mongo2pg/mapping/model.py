@@ -12,10 +12,13 @@ BUILTIN_DIR = Path(__file__).resolve().parent.parent / "mappings"
 SCALAR_TYPES = {"uuid", "text", "integer", "bigint", "double", "boolean", "timestamp", "jsonb", "enum", "bytea"}
 ARRAY_TYPES = {"text[]", "uuid[]", "integer[]"}
 ALL_TYPES = SCALAR_TYPES | ARRAY_TYPES
+# A table's id: `uuid` from an ObjectId _id (ids.py's reversible rule), or `text`, a string _id kept as it is
+# (Prisma's `String @id @default(cuid())`). A reference column has the type of the id it references.
+ID_TYPES = ("uuid", "text")
 DANGLING_POLICIES = {"null", "reject", "keep"}
 FK_ACTIONS = {"CASCADE", "SET NULL", "RESTRICT", "NO ACTION", "SET DEFAULT"}
 COLUMN_KEYS = {"name", "source", "type", "enum", "primary_key", "required", "default", "fill",
-               "references", "on_delete", "on_update", "on_dangling", "prisma"}
+               "references", "on_delete", "on_update", "on_dangling", "stored_as", "prisma"}
 TABLE_KEYS = {"collection", "columns", "indexes", "drop", "prisma"}
 JUNCTION_KEYS = {"left", "right", "sources", "indexes", "prisma"}
 # `prisma:` holds the application's Prisma names where they differ from the database's (model, field,
@@ -40,6 +43,9 @@ class Column:
     on_delete: str = "SET NULL"
     on_update: str = "CASCADE"
     on_dangling: str = "null"
+    # "hex": the documents hold this uuid column's ObjectIds as their 24 hex digits (a relation scalar the
+    # schema declares a plain String); reverse sync writes them back so.
+    stored_as: str | None = None
     prisma: tuple[tuple[str, str], ...] = ()  # the application's Prisma names (PRISMA_KEYS), as pairs
 
     def prisma_dict(self) -> dict[str, str]:
@@ -76,6 +82,11 @@ class Table:
     def pk(self) -> Column:
         return next(c for c in self.columns if c.primary_key)
 
+    @property
+    def text_id(self) -> bool:
+        """The _id is a string kept as it is (else an ObjectId, its row id the UUID ids.py derives)."""
+        return self.pk.type == "text"
+
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
@@ -107,6 +118,16 @@ class Junction:
 
     def side(self, which: str) -> JunctionSide:
         return self.left if which == "left" else self.right
+
+    @property
+    def implicit(self) -> bool:
+        """Laid out as Prisma's implicit m:n relation table (`_<relation>`, columns A and B), which a Prisma
+        schema on PostgreSQL reads through the two models' list fields, with no model of its own."""
+        return self.name.startswith("_") and (self.left.column, self.right.column) == ("A", "B")
+
+    @property
+    def pkey(self) -> str:
+        return f"{self.name}_AB_pkey" if self.implicit else f"{self.name}_pkey"  # Prisma's name, where implicit
 
 
 @dataclass

@@ -17,6 +17,7 @@ from .model import (
     COLUMN_KEYS,
     DANGLING_POLICIES,
     FK_ACTIONS,
+    ID_TYPES,
     JUNCTION_KEYS,
     PRISMA_KEYS,
     TABLE_KEYS,
@@ -122,15 +123,19 @@ def _parse_column(chk: _Checker, where: tuple, raw: Any, enums: dict) -> Column:
     refs = raw.get("references")
     if refs is not None:
         chk.ident(where + ("references",), refs)
-        if ctype != "uuid":
-            raise chk.fail(where + ("references",), "only uuid columns can reference a table")
+        if ctype not in ID_TYPES:
+            raise chk.fail(where + ("references",), "only uuid or text columns can reference a table "
+                           "(the type of the referenced table's id)")
+    stored_as = raw.get("stored_as")
+    if stored_as is not None and (stored_as != "hex" or ctype != "uuid"):
+        raise chk.fail(where + ("stored_as",), "only `hex` (ObjectIds held as 24 hex digits), on a uuid column")
     source = raw.get("source", name)
     if not isinstance(source, str) or not source:
         raise chk.fail(where + ("source",), "must be a field name")
     return Column(name=name, source=source, type=ctype, enum=enum, primary_key=bool(raw.get("primary_key", False)),
                   required=bool(raw.get("required", False)), default=None if default is None else str(default),
                   fill=raw.get("fill"), references=refs, on_delete=raw.get("on_delete", "SET NULL"),
-                  on_update=raw.get("on_update", "CASCADE"), on_dangling=on_dangling,
+                  on_update=raw.get("on_update", "CASCADE"), on_dangling=on_dangling, stored_as=stored_as,
                   prisma=_prisma_names(chk, where + ("prisma",), raw.get("prisma")))
 
 
@@ -255,8 +260,14 @@ def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
         if dupes:
             raise chk.fail(where + ("columns",), f"duplicate column names: {sorted(dupes)}")
         pks = [c for c in cols if c.primary_key]
-        if len(pks) != 1 or pks[0].type != "uuid" or pks[0].source != "_id":
-            raise chk.fail(where + ("columns",), "exactly one primary_key column, of type uuid with source _id, is required")
+        if len(pks) != 1 or pks[0].type not in ID_TYPES or pks[0].source != "_id":
+            raise chk.fail(where + ("columns",), "exactly one primary_key column with source _id is required, of type "
+                           "uuid (ObjectIds, converted) or text (string ids, kept as they are)")
+        if pks[0].type == "text":
+            for i, c in enumerate(cols):
+                if c.fill == "objectid_time":
+                    raise chk.fail(where + ("columns", i, "fill"), "objectid_time needs ObjectId ids: this table keeps "
+                                   "string ids (give a literal fill, or none: a document without the field is a reject)")
         drop = tdef.get("drop") or []
         if not isinstance(drop, list):
             raise chk.fail(where + ("drop",), "must be a list of source field names")
@@ -268,6 +279,10 @@ def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
         for i, c in enumerate(t.columns):
             if c.references and c.references not in tables:
                 raise chk.fail(("tables", t.name, "columns", i, "references"), f"table {c.references!r} is not in the mapping")
+            if c.references and c.type != tables[c.references].pk.type:
+                raise chk.fail(("tables", t.name, "columns", i, "type"),
+                               f"references {c.references}, whose id is {tables[c.references].pk.type}: "
+                               f"the column must be {tables[c.references].pk.type} too")
 
     junctions: dict[str, Junction] = {}
     for jname, jdef in (raw.get("junctions") or {}).items():
@@ -281,6 +296,10 @@ def parse_mapping(text: str, path: str = "<mapping>") -> Mapping:
             sd = chk.keys(where + (s,), jdef[s], {"column", "references"}, {"column", "references"})
             if sd["references"] not in tables:
                 raise chk.fail(where + (s, "references"), f"table {sd['references']!r} is not in the mapping")
+            if tables[sd["references"]].text_id:
+                raise chk.fail(where + (s, "references"), f"table {sd['references']!r} has string ids: a junction "
+                               "(an array of ids) needs ObjectId ids on both sides; map the link as a table of its "
+                               "own with two references")
             sides[s] = JunctionSide(column=chk.ident(where + (s, "column"), sd["column"]), references=sd["references"])
         if sides["left"].column == sides["right"].column:
             raise chk.fail(where, "left and right columns must differ")

@@ -12,7 +12,7 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import encodings
 
-from ..ids import uuid_text
+from ..ids import row_id
 from ..issues import REJECT, Issue
 from ..source.codec import as_document, to_extended_json
 from ..stages import Stages
@@ -88,11 +88,12 @@ def commit_batch(conn, table: str, columns: list[str], result: BatchResult, cp: 
         if refused:
             for idx, message in refused:
                 doc = as_document(result.docs[idx])  # the raw BSON, when the C row builder read it
-                issues.append(Issue(REJECT, table, str(doc["_id"]), uuid_text(doc["_id"]), "pg_rejected", None,
+                issues.append(Issue(REJECT, table, str(doc["_id"]), row_id(doc["_id"]), "pg_rejected", None,
                                     f"PostgreSQL refused the row: {message}", to_extended_json(doc)))
             # Links staged from (or to) a refused record would dangle: drop them with it.
-            gone = {bytes.fromhex(result.uuids[i]) for i, _ in refused}
-            stage = [row for row in stage if not gone.intersection(linkstage.ends(row))]
+            if stage:  # (a table of string ids has no junctions: parse.py)
+                gone = {bytes.fromhex(result.uuids[i]) for i, _ in refused}
+                stage = [row for row in stage if not gone.intersection(linkstage.ends(row))]
     with conn.cursor() as cur:
         if stage:
             with stages.timed("load: COPY link stage"):

@@ -132,7 +132,7 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
         reasons: Counter[str] = Counter()
         warned = False
         stages = Stages()
-        resume = ResumePoint(part.start + cp.position, cp.last_id)
+        resume = ResumePoint(part.start + cp.position, cp.last_id, table.text_id)
         reading = time.perf_counter()
         for batch in source.batches(table.collection, resume, opts.batch_size, stop=part.stop,
                                     max_bytes=opts.batch_bytes):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from psycopg2 import sql
 
 from ..connect import run_on_connections
-from ..ids import objectid_from_uuid
+from ..ids import document_id, objectid_from_uuid
 from ..issues import FIXUP, REJECT, Issue
 from ..mapping import Mapping, Table
 from ..source.codec import to_extended_json
@@ -82,9 +82,9 @@ def _settle_column(conn, mapping: Mapping, source, t: Table, col) -> list[Issue]
             cur.execute(sql.SQL("DELETE FROM {t} c WHERE {cond} RETURNING c.id::text, c.{col}::text").format(
                 t=tid, cond=dangling, col=cid))
             rows = cur.fetchall()
-            originals = source.fetch(t.collection, {str(objectid_from_uuid(u)) for u, _ in rows}) if rows else {}
+            originals = source.fetch(t.collection, {str(document_id(u, t.text_id)) for u, _ in rows}) if rows else {}
             for u, ref in rows:
-                oid = str(objectid_from_uuid(u))
+                oid = str(document_id(u, t.text_id))
                 issues.append(Issue(REJECT, t.name, oid, u, "dangling_reference", col.source,
                                     f"required reference {col.source} -> {parent.name} {ref} does not exist",
                                     to_extended_json(originals.get(oid))))
@@ -98,7 +98,7 @@ def _settle_column(conn, mapping: Mapping, source, t: Table, col) -> list[Issue]
                                    WHERE c.id = d.id RETURNING c.id::text, d.old::text""").format(
                 t=tid, col=cid, cond=dangling))
             for u, ref in cur.fetchall():
-                issues.append(Issue(FIXUP, t.name, str(objectid_from_uuid(u)), u, "dangling_reference",
+                issues.append(Issue(FIXUP, t.name, str(document_id(u, t.text_id)), u, "dangling_reference",
                                     col.source, f"reference {col.source} -> {parent.name} {ref} does not "
                                     "exist: set to NULL (policy on_dangling: null)"))
         else:
@@ -142,7 +142,7 @@ def _build_junction(conn, mapping: Mapping, j) -> tuple[str, dict[str, int], lis
             # The table is empty here (its rows commit with its checkpoint). A primary key built once after
             # the insert costs a fraction of one maintained row by row; DISTINCT keeps it unique, and a
             # duplicate would fail the ADD loudly. The same transaction, so a kill leaves the key as it was.
-            jid, pkey = sql.Identifier(j.name), sql.Identifier(f"{j.name}_pkey")
+            jid, pkey = sql.Identifier(j.name), sql.Identifier(j.pkey)
             cols = sql.SQL(", ").join([sql.Identifier(j.left.column), sql.Identifier(j.right.column)])
             cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(jid, pkey))
             cur.execute(sql.SQL("INSERT INTO {j} ({cols}) SELECT DISTINCT s.left_id, s.right_id FROM {st}.link_stage s "

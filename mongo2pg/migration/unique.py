@@ -18,7 +18,7 @@ from collections import defaultdict
 from bson import ObjectId
 
 from ..errors import Mongo2PgError
-from ..ids import uuid_text
+from ..ids import bad_id_reason, row_id
 from ..issues import REJECT, Issue
 from ..mapping import Index, Mapping, Table
 from ..transform import NULL, TableTransform
@@ -48,40 +48,46 @@ def find_duplicates(mapping: Mapping, source, table: Table) -> dict[str, tuple[I
     if not indexes:
         return {}
     transform = TableTransform(mapping, table)
-    first: list[dict[bytes, bytes]] = [{} for _ in indexes]  # key -> the first _id seen with it
-    shared: list[dict[bytes, list[bytes]]] = [defaultdict(list) for _ in indexes]  # key -> every _id with it
+    # A document by its _id in an order-keeping form: an ObjectId's 12 bytes, a string id itself.
+    first: list[dict[bytes, bytes | str]] = [{} for _ in indexes]  # key -> the first _id seen with it
+    shared: list[dict[bytes, list[bytes | str]]] = [defaultdict(list) for _ in indexes]  # key -> every _id with it
     values: dict[tuple[int, bytes], str] = {}
     for doc in source.iter_all(table.collection):
         _id = doc.get("_id")
-        if type(_id) is not ObjectId:
+        if bad_id_reason(_id, table.text_id) is not None:
             continue
         if not transform.convert_batch([doc]).lines:
             continue  # rejected by the transform for its own reason: it keeps no value
+        ident = _id if table.text_id else _id.binary
         for n, idx in enumerate(indexes):
             texts = transform.column_texts(doc, _id, idx.columns)
             key = _key(texts)
             if key is None:
                 continue
-            seen = first[n].setdefault(key, _id.binary)
-            if seen != _id.binary:
+            seen = first[n].setdefault(key, ident)
+            if seen != ident:
                 if key not in shared[n]:
                     shared[n][key].append(seen)
                     values[(n, key)] = ", ".join(texts)
-                shared[n][key].append(_id.binary)
+                shared[n][key].append(ident)
     out: dict[str, tuple[Index, Issue]] = {}
     for n, idx in enumerate(indexes):
         for key, ids in shared[n].items():
             # A document already rejected for an earlier index keeps nothing here.
-            ids = sorted(i for i in ids if i.hex() not in out)
-            kept = ObjectId(ids[0]) if ids else None
-            for loser in ids[1:]:
-                oid = ObjectId(loser)
+            found = sorted(_document_id(i) for i in ids)
+            found = [i for i in found if str(i) not in out]
+            kept = found[0] if found else None
+            for loser in found[1:]:
                 value = values[(n, key)]
-                out[loser.hex()] = (idx, Issue(
-                    REJECT, table.name, str(oid), uuid_text(oid), "duplicate_key", ",".join(idx.columns),
+                out[str(loser)] = (idx, Issue(
+                    REJECT, table.name, str(loser), row_id(loser), "duplicate_key", ",".join(idx.columns),
                     f"duplicate of unique key {idx.name} ({', '.join(idx.columns)}) = {value[:200]!r}: the document "
                     f"with the smallest _id keeps it ({kept}); this one is not loaded"))
     return out
+
+
+def _document_id(ident: bytes | str) -> ObjectId | str:
+    return ObjectId(ident) if isinstance(ident, bytes) else ident
 
 
 def duplicates_by_table(mapping: Mapping, source) -> dict[str, dict[str, Issue]]:

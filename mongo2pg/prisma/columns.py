@@ -27,6 +27,8 @@ def column(s: PrismaSchema, model: dict, f: dict, relation: dict | None) -> dict
         # declares a plain String (the Auth.js adapter's `userId String`); either converts to the same UUID,
         # and any other value is a reject naming the field.
         col["type"] = "uuid[]" if f["isList"] else "uuid"
+        if not object_id(f) and not f["isList"]:
+            col["stored_as"] = "hex"
     elif f["isList"]:
         col["type"] = LISTS.get(f["type"], "jsonb")
     elif f["type"] in SCALARS:
@@ -37,12 +39,13 @@ def column(s: PrismaSchema, model: dict, f: dict, relation: dict | None) -> dict
                                 "or a composite type), or map it by hand in a mapping (docs/prisma.md)")
     if f.get("isId"):
         col["primary_key"] = True
-        if col["type"] != "uuid":
-            raise UnsupportedPrisma(f"{where}: an @id that is not an ObjectId ({f['type']}) is not supported yet: "
-                                    "the reversible UUID scheme needs ObjectIds")
+        if col["type"] not in ("uuid", "text"):
+            raise UnsupportedPrisma(f"{where}: an @id of type {f['type']} is not supported: ids are ObjectIds "
+                                    "(converted to UUIDs) or Strings (kept as they are). Fix: map this model by "
+                                    "hand in a mapping (docs/prisma.md)")
     elif f["isRequired"] and not f["isList"]:
         col["required"] = True
-    _default(s, col, f)
+    _default(s, col, f, object_ids=not s.string_ids(model["name"]))
     kept = _client_attributes(s, f)
     if kept:
         prisma["attributes"] = kept
@@ -77,14 +80,14 @@ def _referenced_id(s: PrismaSchema, where: str, relation: dict) -> dict:
     return ids[0]
 
 
-def _default(s: PrismaSchema, col: dict[str, Any], f: dict) -> None:
+def _default(s: PrismaSchema, col: dict[str, Any], f: dict, object_ids: bool) -> None:
     d = f.get("default")
     if d is None or f.get("isId"):
         return
     if isinstance(d, dict):
         if d.get("name") == "now":
             col["default"] = "CURRENT_TIMESTAMP"
-            if col.get("required"):
+            if col.get("required") and object_ids:  # a document lacking it: its ObjectId's time
                 col["fill"] = "objectid_time"
         return  # auto(), uuid(), cuid(), dbgenerated(): nothing a document lacks can take
     if f["kind"] == "enum":
@@ -120,12 +123,12 @@ def array_literal(values: list) -> str:
 def _client_attributes(s: PrismaSchema, f: dict) -> str:
     """The attributes Prisma Client acts on that no column default says: `@updatedAt` (the client sets it on
     every write) and `@default(uuid())`/`cuid()`/`nanoid()`/`ulid()` on a field that is no @id (the client
-    makes the value), and a scalar list's default (Prisma writes it, in the schema's own form)."""
+    makes the value; on a String @id as well), and a scalar list's default (Prisma writes it, in the schema's own form)."""
     out = []
     if f.get("isUpdatedAt"):
         out.append("@updatedAt")
     d = f.get("default")
-    if not f.get("isId") and isinstance(d, dict) and d.get("name") in ("uuid", "cuid", "nanoid", "ulid"):
+    if isinstance(d, dict) and d.get("name") in ("uuid", "cuid", "nanoid", "ulid"):  # a String @id's too
         args = [a for a in d.get("args") or [] if (d["name"], a) not in (("uuid", 4), ("cuid", 1))]  # the defaults
         out.append(f"@default({d['name']}({', '.join(str(a) for a in args)}))")
     elif isinstance(d, list):

@@ -138,9 +138,21 @@ def _junctions(s: PrismaSchema, m2n: dict[str, list[M2nSide]]) -> dict[str, Any]
             raise UnsupportedPrisma(f"relation {relation}: {len(sides)} list fields name it ("
                                     f"{', '.join(x.model['name'] + '.' + x.relation_field['name'] for x in sides)}), "
                                     "expected 2. Fix: give each m:n relation its own @relation name")
+        for x in sides:
+            if s.string_ids(x.model["name"]):
+                held = next(y for y in sides if y.relation_field)
+                raise UnsupportedPrisma(
+                    f"{held.model['name']}.{held.relation_field['name']}: the m:n relation {relation} links "
+                    f"{x.model['name']}, whose @id is a String, not an ObjectId: a junction of string ids is not "
+                    "supported yet. Fix: make the link an explicit model (one relation field to each side, "
+                    "Prisma's explicit m:n), or give both models ObjectId ids")
         tables = [s.table(x.model["name"]) for x in sides]
-        name, (left_col, right_col), order = s.naming.junction(relation, tables)
-        left, right = (sides if order == tuple(tables) else sides[::-1])
+        if s.naming.implicit_m2n:
+            left, right = sorted(sides, key=lambda x: (x.model["name"], x.relation_field.get("name", "")))
+            name, (left_col, right_col) = f"_{relation}", ("A", "B")
+        else:
+            name, (left_col, right_col), order = s.naming.junction(relation, tables)
+            left, right = (sides if order == tuple(tables) else sides[::-1])
         lt, rt = s.table(left.model["name"]), s.table(right.model["name"])
         entry: dict[str, Any] = {"left": {"column": left_col, "references": lt},
                                  "right": {"column": right_col, "references": rt}, "sources": []}
@@ -148,7 +160,9 @@ def _junctions(s: PrismaSchema, m2n: dict[str, list[M2nSide]]) -> dict[str, Any]
             if side.array is not None:
                 entry["sources"].append({"collection": s.table(side.model["name"]), "field": db_name(side.array),
                                          "holds": holds})
-        if s.naming.index_junction_columns:
+        if s.naming.implicit_m2n:
+            entry["indexes"] = [{"name": f"{name}_B_index", "columns": ["B"]}]
+        elif s.naming.index_junction_columns:
             entry["indexes"] = [{"name": s.naming.index_name(name, (c,), False), "columns": [c]}
                                 for c in (left_col, right_col)]
         prisma = {"relation": relation}

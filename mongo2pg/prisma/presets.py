@@ -1,9 +1,9 @@
 """Names of what MongoDB never had (junction tables and their columns, indexes): a Naming.
 
 `prisma` (the default) follows Prisma's own conventions on PostgreSQL: indexes `<table>_<columns>_idx`,
-unique ones `..._key`; a junction named as its relation, its sides in Prisma's A/B order (the tables'
-names sorted), columns `<singular table>_id`; every foreign-key column and junction column indexed (PostgreSQL
-indexes neither by itself, and every relation is read through them). `nextcrm` is NextCRM's
+unique ones `..._key`; a junction laid out as Prisma's implicit m:n table (from_prisma.py), so the new
+schema keeps the m:n list fields and the app's `connect`/`include` calls work as they did; every
+foreign-key column indexed (PostgreSQL indexes none by itself, and every relation is read through them). `nextcrm` is NextCRM's
 PostgreSQL-era choices for its ten junctions.
 """
 
@@ -28,6 +28,10 @@ class Naming:
     name: str = "prisma"
     index_foreign_keys: bool = True
     index_junction_columns: bool = True
+    # Junctions as Prisma's implicit m:n tables: `_<relation>`, column A for the model whose name sorts first
+    # (for a self-relation, the side whose relation field's name sorts first), B for the other, the primary
+    # key (A, B) and an index on B, as Prisma itself creates them on PostgreSQL.
+    implicit_m2n: bool = False
     # relation name -> (junction table, (left column, right column), (left table, right table))
     junctions: dict[str, tuple[str, tuple[str, str], tuple[str, str]]] = field(default_factory=dict)
 
@@ -62,4 +66,4 @@ NEXTCRM = Naming(name="nextcrm", junctions={
     "watching_accounts": ("AccountWatchers", ("account_id", "user_id"), ("crm_Accounts", "Users")),
     "watching_users": ("BoardWatchers", ("board_id", "user_id"), ("Boards", "Users")),
 })
-PRESETS = {"prisma": Naming(), "nextcrm": NEXTCRM}
+PRESETS = {"prisma": Naming(implicit_m2n=True, index_junction_columns=False), "nextcrm": NEXTCRM}

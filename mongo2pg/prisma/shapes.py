@@ -51,6 +51,10 @@ class PrismaSchema:
     def table(self, model_name: str) -> str:
         return self.models[model_name].get("dbName") or model_name
 
+    def string_ids(self, model_name: str) -> bool:
+        """The model's @id is a String kept as it is (`@default(cuid())`, `uuid()`, ...), not an ObjectId."""
+        return not any(object_id(f) for f in self.models[model_name]["fields"] if f.get("isId"))
+
     def stored(self, enum_name: str) -> dict[str, str]:
         """An enum's Prisma value names -> the values stored (`@map`ped, else the names)."""
         return {v["name"]: v.get("dbName") or v["name"] for v in self.enums[enum_name]["values"]}

@@ -64,7 +64,7 @@ def schema_prisma(mapping: Mapping) -> str:
     models = {t.name: _Model(_ident(t.prisma_dict().get("model", t.name), "M"), t.name)
               for t in mapping.tables.values()}
     models.update({j.name: _Model(_ident(j.prisma_dict().get("model", j.name), "M"), j.name)
-                   for j in mapping.junctions.values()})
+                   for j in mapping.junctions.values() if not _implicit(j)})
     field_of: dict[tuple[str, str], str] = {}  # (table, column) -> its Prisma field name
     fks = {(fk["table"], fk["columns"][0]): fk for fk in mapping.foreign_keys()}
     for t in mapping.tables.values():
@@ -103,9 +103,10 @@ def _scalar(mapping: Mapping, t: Table, c: Column, name: str) -> str:
     if not c.not_null and not ptype.endswith("[]"):
         ptype += "?"
     attrs = []
-    if c.primary_key:
-        attrs.append("@id @default(uuid())")
     kept = c.prisma_dict().get("attributes", "")
+    if c.primary_key:
+        # a UUID id: made by Prisma Client, as ObjectIds were; a string id: by the client default it had
+        attrs.append("@id" if "@default(" in kept or c.type == "text" else "@id @default(uuid())")
     default = _default(mapping, c)
     if default and "@default(" not in kept:
         attrs.append(f"@default({default})")
@@ -147,8 +148,20 @@ def _relation(mapping: Mapping, models: dict[str, _Model], field_of, fk: dict, t
     target.relations.append(f'  {back} {owner.name}[] @relation("{relation}")')
 
 
+def _implicit(j: Junction) -> bool:
+    """An implicit m:n the schema can say as two list fields: Prisma's table layout, both fields named."""
+    names = j.prisma_dict()
+    return j.implicit and j.name == "_" + names.get("relation", "") and "left_field" in names and "right_field" in names
+
+
 def _junction(mapping: Mapping, models: dict[str, _Model], field_of, fks: dict, j: Junction) -> None:
     names = j.prisma_dict()
+    if _implicit(j):  # each side lists the other's rows, as the MongoDB-era schema did
+        left, right = models[j.left.references], models[j.right.references]
+        here, there = left.unique_name(names["left_field"]), right.unique_name(names["right_field"])
+        left.relations.append(f'  {here} {right.name}[] @relation("{names["relation"]}")')
+        right.relations.append(f'  {there} {left.name}[] @relation("{names["relation"]}")')
+        return
     model = models[j.name]
     cols = []
     for side in (j.left, j.right):

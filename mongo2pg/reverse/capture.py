@@ -23,8 +23,15 @@ TRIGGER = "mongo2pg_capture"
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS mongo2pg;
 CREATE TABLE IF NOT EXISTS mongo2pg.changes (
-    seq BIGSERIAL PRIMARY KEY, tbl TEXT NOT NULL, pk UUID, left_id UUID, right_id UUID, op CHAR(1) NOT NULL,
+    seq BIGSERIAL PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT, left_id UUID, right_id UUID, op CHAR(1) NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(), consumed_at TIMESTAMPTZ);
+-- pk is a row's id as text: a UUID, or a string id kept as it is (a capture installed before held UUIDs only).
+DO $do$ BEGIN
+    IF (SELECT data_type FROM information_schema.columns WHERE table_schema = 'mongo2pg' AND table_name = 'changes'
+        AND column_name = 'pk') = 'uuid' THEN
+        ALTER TABLE mongo2pg.changes ALTER COLUMN pk TYPE TEXT;
+    END IF;
+END $do$;
 CREATE INDEX IF NOT EXISTS changes_waiting ON mongo2pg.changes (seq) WHERE consumed_at IS NULL;
 -- A row the application created has a random UUID: the ObjectId its document gets, once, for every reference.
 CREATE TABLE IF NOT EXISTS mongo2pg.reverse_ids (uuid UUID PRIMARY KEY, oid TEXT NOT NULL UNIQUE);
@@ -36,10 +43,10 @@ DECLARE
 BEGIN
     IF TG_NARGS = 1 THEN  -- an entity table: its primary key; a key changed by an UPDATE: both keys
         IF new_row IS NOT NULL THEN
-            INSERT INTO mongo2pg.changes (tbl, pk, op) VALUES (TG_TABLE_NAME, (new_row->>TG_ARGV[0])::uuid, left(TG_OP, 1));
+            INSERT INTO mongo2pg.changes (tbl, pk, op) VALUES (TG_TABLE_NAME, new_row->>TG_ARGV[0], left(TG_OP, 1));
         END IF;
         IF old_row IS NOT NULL AND (new_row IS NULL OR new_row->TG_ARGV[0] <> old_row->TG_ARGV[0]) THEN
-            INSERT INTO mongo2pg.changes (tbl, pk, op) VALUES (TG_TABLE_NAME, (old_row->>TG_ARGV[0])::uuid, 'D');
+            INSERT INTO mongo2pg.changes (tbl, pk, op) VALUES (TG_TABLE_NAME, old_row->>TG_ARGV[0], 'D');
         END IF;
     ELSE  -- a junction: the two ids whose documents hold the link, before and after
         IF new_row IS NOT NULL THEN

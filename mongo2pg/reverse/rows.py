@@ -59,7 +59,7 @@ def to_bson(value: Any, col: Column, ids: ObjectIds) -> Any:
         return None
     t = col.type
     if t == "uuid":
-        return ids.of(value)
+        return str(ids.of(value)) if col.stored_as == "hex" else ids.of(value)
     if t == "uuid[]":
         return [None if e is None else ids.of(e) for e in value]
     if t == "timestamp":  # BSON dates hold milliseconds

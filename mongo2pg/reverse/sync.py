@@ -58,14 +58,16 @@ def _rows(conn, mdb, mapping, tname, keys, ids, write, out: Pass) -> None:
     tt = TableTransform(mapping, table)
     coll = mdb[table.collection]
     pk = table.pk.name
-    select = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s::uuid[])").format(
-        sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns), sql.Identifier(tname), sql.Identifier(pk))
+    select = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s::{}[])").format(
+        sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns), sql.Identifier(tname), sql.Identifier(pk),
+        sql.SQL(table.pk.type))
     for chunk in _chunks(keys):
         with conn.cursor(cursor_factory=RealDictCursor) as cur:
             cur.execute(select, (chunk,))
             rows = {str(r[pk]): r for r in cur.fetchall()}
         conn.rollback()
-        oids = {k: ids.of(k, create=k in rows) for k in chunk}
+        # a string id is the document's _id as it is; a UUID gives back its ObjectId (or a new one, recorded)
+        oids = {k: k if table.text_id else ids.of(k, create=k in rows) for k in chunk}
         docs = {d["_id"]: d for d in coll.find({"_id": {"$in": [o for o in oids.values() if o is not None]}})}
         for k in chunk:
             oid, row = oids[k], rows.get(k)

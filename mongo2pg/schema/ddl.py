@@ -68,7 +68,7 @@ def apply_statements(mapping: Mapping, existing_enums: set[str]) -> list[sql.Com
     for j in mapping.junctions.values():
         out.append(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({} UUID NOT NULL, {} UUID NOT NULL, CONSTRAINT {} PRIMARY KEY ({}, {}))").format(
             sql.Identifier(j.name), sql.Identifier(j.left.column), sql.Identifier(j.right.column),
-            sql.Identifier(f"{j.name}_pkey"), sql.Identifier(j.left.column), sql.Identifier(j.right.column)))
+            sql.Identifier(j.pkey), sql.Identifier(j.left.column), sql.Identifier(j.right.column)))
     return out
 
 

@@ -29,6 +29,9 @@ RAW = CodecOptions(document_class=RawBSONDocument)
 class ResumePoint:
     position: int = 0  # documents already consumed
     last_id: str | None = None  # hex of the last consumed _id (live sources)
+    # A collection of string ids resumes by position: its _ids may hold several BSON types, and `$gt` on a
+    # string would skip the types sorting after strings (the source is frozen while a run resumes).
+    text_id: bool = False
 
 
 class Source(Protocol):
@@ -168,9 +171,12 @@ class MongoSource:
         if collection not in self._names:
             return iter(())
         query: dict[str, Any] = {}
-        if resume.last_id:
+        skip = 0
+        if resume.text_id:
+            skip = resume.position
+        elif resume.last_id:
             query = {"_id": {"$gt": ObjectId(resume.last_id)}}
-        cursor = self.db.get_collection(collection, codec_options=RAW).find(query, sort=[("_id", 1)],
+        cursor = self.db.get_collection(collection, codec_options=RAW).find(query, sort=[("_id", 1)], skip=skip,
                                                                              batch_size=size)
         return _chunks(((d.raw, len(d.raw)) for d in cursor), size, max_bytes)
 
@@ -189,8 +195,9 @@ class MongoSource:
     def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]:
         if not ids:
             return {}
-        oids = [ObjectId(i) for i in ids if ObjectId.is_valid(i)]
-        return {str(d["_id"]): d for d in self.db[collection].find({"_id": {"$in": oids}})}
+        # by both forms: an ObjectId's hex, and a string id as it is (a table of string ids)
+        wanted: list[Any] = [ObjectId(i) for i in ids if ObjectId.is_valid(i)] + sorted(ids)
+        return {str(d["_id"]): d for d in self.db[collection].find({"_id": {"$in": wanted}})}
 
     def size_bytes(self) -> int:
         """The database's data size as MongoDB reports it (dbStats)."""

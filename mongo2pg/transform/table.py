@@ -13,7 +13,14 @@ from typing import Any
 import bson
 from bson import ObjectId
 
-from ..ids import oid_hex_from_uuid_hex, uuid_bytes_from_oid_bytes, uuid_hex_from_oid_hex, uuid_text
+from ..ids import (
+    bad_id_reason,
+    oid_hex_from_uuid_hex,
+    row_id,
+    uuid_bytes_from_oid_bytes,
+    uuid_hex_from_oid_hex,
+    uuid_text,
+)
 from ..issues import FIXUP, REJECT, Issue
 from ..mapping import Column, Mapping, Table
 from ..source.codec import CODEC, to_extended_json
@@ -72,7 +79,8 @@ class TableTransform:
                                | {s for _, s, _ in self._junctions} | set(table.drop))
         self.unknown_fields: Counter[str] = Counter()
         self.duplicate_links = 0
-        self._raw_row = self._raw_plan(mapping).row if _RawPlan is not None else None
+        # The C builder takes ObjectId ids only: a table of string ids takes the Python path.
+        self._raw_row = self._raw_plan(mapping).row if _RawPlan is not None and not table.text_id else None
 
     def _raw_plan(self, mapping: Mapping):
         """The C row builder's plan (mongo2pg/transform/_fastrow.c): the same columns, fills and junctions as the
@@ -173,26 +181,25 @@ class TableTransform:
         tname = self.table.name
         _id = doc.get("_id")
         out.last_id = None if _id is None else str(_id)
-        if type(_id) is not ObjectId:
+        bad = bad_id_reason(_id, self.table.text_id)
+        if bad is not None:
             # the id as an operator searches for it (and as validation accounts for it): str(), not repr()
-            out.issues.append(Issue(REJECT, tname, str(_id), None, "bad_id",
-                                    "_id", f"_id is {type(_id).__name__}, not an ObjectId: no UUID can be derived",
-                                    to_extended_json(doc)))
+            out.issues.append(Issue(REJECT, tname, str(_id), None, "bad_id", "_id", bad, to_extended_json(doc)))
             out.rejected += 1
             return
-        h = _id.binary.hex()
-        if self.duplicates is not None and h in self.duplicates:
-            out.issues.append(replace(self.duplicates[h], document=to_extended_json(doc)))
+        key = str(_id)  # an ObjectId's hex, a string id itself
+        if self.duplicates is not None and key in self.duplicates:
+            out.issues.append(replace(self.duplicates[key], document=to_extended_json(doc)))
             out.rejected += 1
             return
-        own = uuid_hex_from_oid_hex(h)
+        own = copy_escape(_id) if self.table.text_id else uuid_hex_from_oid_hex(key)
         try:
             line = self._row(doc, _id, own)
         except (Bad, _Slow):
             try:
                 line = self.convert_slow(doc, _id, own)
             except _FieldBad as fb:
-                out.issues.append(Issue(REJECT, tname, str(_id), uuid_text(_id), fb.bad.reason, fb.field,
+                out.issues.append(Issue(REJECT, tname, key, row_id(_id), fb.bad.reason, fb.field,
                                         fb.bad.message, to_extended_json(doc)))
                 out.rejected += 1
                 return

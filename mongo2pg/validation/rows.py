@@ -18,11 +18,12 @@ from psycopg2 import sql
 
 from ..ids import (
     IdFormatError,
-    objectid_from_uuid,
+    bad_id_reason,
+    document_id,
     oid_hex_from_uuid_hex,
+    row_id,
     uuid_from_objectid,
     uuid_hex_from_oid_hex,
-    uuid_text,
 )
 from ..issues import ErrorLogAccount
 from ..mapping import Column, Mapping, Table
@@ -46,6 +47,12 @@ CHUNK = 5_000  # documents per comparison, at most: one digest query, or one row
 CHUNK_BYTES = 16 << 20  # BSON bytes per comparison, at most: memory follows this, not the documents' size
 NUMBER_TYPES = {"integer", "bigint", "double"}
 ROW_SEP_BYTES, NULL_MARK_BYTES = ROW_SEP.encode(), NULL_MARK.encode()
+
+
+def _row_key(table: Table, d: dict) -> str | None:
+    """The id of the row a document would have, as the select prints it; None for an _id that cannot be one."""
+    _id = d.get("_id")
+    return row_id(_id) if bad_id_reason(_id, table.text_id) is None else None
 
 
 def _fill_expected(col: Column, oid: ObjectId, enums) -> Any:
@@ -94,16 +101,18 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
     chk = TableCheck(table.name)
     cols = [c for c in table.columns if not c.primary_key]
     columns = sql.SQL(", ").join([select_expr(table.pk)] + [select_expr(c) for c in cols])
-    select_ids = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s::uuid[])").format(
-        columns, sql.Identifier(table.name), sql.Identifier(table.pk.name))
+    select_ids = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s::{}[])").format(
+        columns, sql.Identifier(table.name), sql.Identifier(table.pk.name), sql.SQL(table.pk.type))
     select_digest = chunk_digest_query(table)
     expect, expect_digest = compile_expected_row(table), compile_expected_row(table, "digest")
     rejected = log.rejected.get(table.name, set())
-    rejected_uuids = {uuid_from_objectid(r) for r in rejected if len(r) == 24 and ObjectId.is_valid(r)}
+    rejected_uuids = (set(rejected) if table.text_id else
+                      {uuid_from_objectid(r) for r in rejected if len(r) == 24 and ObjectId.is_valid(r)})
     fixed = {c.name: log.fixed.get((table.name, c.source), set()) for c in cols}
     links = [(junction_expected[j.name], s.field, s.holds == "right")
              for j, s in mapping.junction_sources(table.collection)]
-    plan = compile_raw_digest(table, links)
+    # A table of string ids is checked row by row (the chunk digest and the C builder take ObjectId ids).
+    plan = None if table.text_id else compile_raw_digest(table, links)
     rejected_in_source = 0
     docs: list[bytes | dict] = []  # raw BSON, or the document already decoded (the Python path)
     uids: list[str | None] = []  # each document's UUID as hex, None for an _id that is no ObjectId
@@ -124,7 +133,7 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
     def check_rows() -> None:
         """Row by row: which documents are lost, rejected, present; the full rules where a row differs."""
         nonlocal rejected_in_source
-        keyed = [(d, None if u is None else uuid_text(d["_id"])) for d, u in zip(map(as_document, docs), uids, strict=True)]
+        keyed = [(d, _row_key(table, d)) for d in map(as_document, docs)]
         cur.execute(select_ids, ([u for _, u in keyed if u is not None],))
         rows = {r[0]: r for r in cur.fetchall()}
         for d, u in keyed:
@@ -243,7 +252,7 @@ def _list_extra_rows(cur, table: Table, source, chk: TableCheck, report: dict) -
     cur.execute(sql.SQL("SELECT id::text FROM {}").format(sql.Identifier(table.name)))
     for (u,) in cur.fetchall():
         try:
-            oid = str(objectid_from_uuid(u))
+            oid = str(document_id(u, table.text_id))
         except IdFormatError:
             oid = None
         if oid not in source_ids:
