@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg2
@@ -90,3 +93,36 @@ def test_ansible_builds_the_same_uri_through_the_filter(tmp_path):
     assert (tmp_path / "uri").read_text() == (
         "postgresql://m:p%40ss%3Aw%2Fo%23r%25d%3Fx%26y%20z@[::1]:5432/nextcrm?sslmode=verify-full"
         "&sslrootcert=%2Fetc%2Fssl%2Fpg%20ca.pem")
+
+
+def test_a_multi_host_uri_finds_the_server_that_takes_writes(tmp_path, pg, clean_dump):
+    """A primary gone and its promoted standby listed second (`hosts`, `target_session_attrs=read-write`):
+    libpq goes on to the next host, and a migration through the built URI completes there."""
+    with socket.socket() as s:  # a port nothing listens on: the old primary, down
+        s.bind(("127.0.0.1", 0))
+        down = s.getsockname()[1]
+    uri = uris.postgresql_uri({"user": "postgres", "password": pg.password,
+                               "hosts": [f"127.0.0.1:{down}", f"127.0.0.1:{pg.port}"], "database": "postgres",
+                               "params": {"target_session_attrs": "read-write", "connect_timeout": "5"}})
+    assert f"@127.0.0.1:{down},127.0.0.1:{pg.port}/postgres?" in uri
+    conn = psycopg2.connect(uri)
+    with conn.cursor() as cur:
+        cur.execute("SELECT inet_server_port(), pg_is_in_recovery()")
+        assert cur.fetchone() == (pg.port, False)
+    conn.close()
+    target = pg.create_db("t_multi_host")
+    db_uri = uri.replace("/postgres?", "/" + target.rsplit("/", 1)[1].split("?")[0] + "?")
+    r = subprocess.run([sys.executable, "-m", "mongo2pg", "migrate", "--dump", str(clean_dump), "--pg-uri", db_uri,
+                        "--quiet", "--error-log", str(tmp_path / "e.log"), "--checkpoint-file", str(tmp_path / "c")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_an_atlas_uri_is_srv_with_tls_and_refuses_a_port():
+    uri = uris.mongodb_uri({"srv": True, "hosts": ["cluster0.ab1cd.mongodb.net"], "user": "app", "password": HOSTILE,
+                            "database": "nextcrm", "params": {"retryWrites": "true", "w": "majority"}})
+    assert uri == ("mongodb+srv://app:p%40ss%3Aw%2Fo%23r%25d%3Fx%26y%20z@cluster0.ab1cd.mongodb.net/nextcrm"
+                   "?retryWrites=true&w=majority&tls=true")
+    assert HOSTILE not in redact_uri(uri) and redact_uri(uri).startswith("mongodb+srv://app:***@")
+    with pytest.raises(ValueError, match="one host name without a port"):
+        uris.mongodb_uri({"srv": True, "hosts": ["cluster0.ab1cd.mongodb.net:27017"]})
