@@ -20,6 +20,7 @@ from .files import open_private
 
 REJECT = "reject"  # the record was not loaded
 FIXUP = "fixup"  # the record was loaded, something in it changed or was dropped
+REMIGRATED = "remigrated"  # a fix-up's reason: the record was re-read from the source and loaded (remigrate)
 
 # The columns of mongo2pg.rejects, in the order of Issue's fields.
 REJECT_COLUMNS = ("severity", "tbl", "source_id", "uuid", "reason", "field", "message", "document")
@@ -107,7 +108,12 @@ class ErrorLogAccount:
         if not self.present:
             return
         for i in read_error_log(path):
-            if i.severity == REJECT and i.source_id:
+            if i.reason == REMIGRATED:  # loaded since (mongo2pg remigrate): what was logged of it before is past
+                self.rejected[i.table].discard(i.source_id)
+                for (table, _), ids in self.fixed.items():
+                    if table == i.table:
+                        ids.discard(i.source_id)
+            elif i.severity == REJECT and i.source_id:
                 self.rejected[i.table].add(i.source_id)
             elif i.reason == "dangling_reference":
                 self.fixed[(i.table, i.field)].add(i.source_id)

@@ -87,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
     ac.add_argument("--schema", required=True, help="the application's current schema.prisma (PostgreSQL era)")
     add_knobs(ac, RunOptions, only=("pg_uri",))
 
+    rc = sub.add_parser("record", help="one record, as the migration left it: its document, row and links, "
+                        "compared by validation's rules, its log entries and changes since go-live")
+    rc.add_argument("id", help="the record's ObjectId, its UUID, or a string id")
+    add_knobs(rc, RunOptions, only=("pg_uri", *SOURCE, "mapping", "error_log"))
+    rc.add_argument("--json", help="also write what was found as JSON here (0600)")
+
+    rm = sub.add_parser("remigrate", help="load documents fixed in the source again, through the migration's rules")
+    rm.add_argument("ids", nargs="*", help="ObjectIds, UUIDs or string ids of the records")
+    rm.add_argument("--rejects", action="store_true", help="every record whose last log entry is a reject")
+    rm.add_argument("--reason", action="append", metavar="REASON",
+                    help="with --rejects: only those rejected for this reason (repeatable), e.g. duplicate_key")
+    add_knobs(rm, RunOptions, only=("pg_uri", *SOURCE, "mapping", "error_log"))
+
     i = sub.add_parser("id", help="convert an ObjectId to its UUID or back")
     i.add_argument("value", help="24-hex ObjectId or UUID")
 

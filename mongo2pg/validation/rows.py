@@ -61,7 +61,7 @@ def _fill_expected(col: Column, oid: ObjectId, enums) -> Any:
     return expected_text(col, col.fill, enums)
 
 
-def _compare_fields(chk: TableCheck, mapping: Mapping, table: Table, cols: list[Column], d: dict, key: str,
+def compare_fields(chk: TableCheck, mapping: Mapping, table: Table, cols: list[Column], d: dict, key: str,
                     row: tuple, fixed: dict[str, set[str]], report: dict) -> None:
     """The full per-field rules, for a row whose fast comparison did not prove it equal."""
     _id = d["_id"]
@@ -156,7 +156,7 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
                                                   "logged as rejected but present in the target"})
             chk.rows_checked += 1
             if row != expect(d, u):
-                _compare_fields(chk, mapping, table, cols, d, str(d["_id"]), row, fixed, report)
+                compare_fields(chk, mapping, table, cols, d, str(d["_id"]), row, fixed, report)
 
     count = held = 0
     for raw in source.iter_raw(table.collection):
