@@ -28,3 +28,8 @@ class ConnectionFailed(ConfigError):
 
 class GuardTripped(Mongo2PgError):
     """A safety guard (error rate, free disk) stopped the run after a clean checkpoint."""
+
+
+class TargetLost(GuardTripped):
+    """The target went away and did not stay up within --retry-seconds; what it says now is in the message,
+    and every committed batch is checkpointed."""

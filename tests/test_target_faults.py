@@ -5,11 +5,15 @@ its tables end identical to an uninterrupted run's."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psycopg2
+import pytest
 from servers import PgServer
 
 from mongo2pg.fixtures.write import write_dump
@@ -70,3 +74,47 @@ def test_the_target_restarted_mid_load_is_ridden_out_and_the_tables_equal_an_uni
         assert _tables(uri) == _tables(reference)
     finally:
         pg.stop()
+
+
+def _mount_small_fs(where, size: str) -> bool:
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+                          capture_output=True).returncode == 0
+
+
+def test_the_targets_disk_filling_mid_load_is_one_line_and_the_rerun_after_room_is_made_resumes_exactly(tmp_path):
+    """PostgreSQL's data directory on a small file system of its own (tmpfs), filled by the load: the run
+    ends with one line saying the disk is full and the checkpoint holds; once the file system is grown
+    (remount), the server started if it had to stop, the rerun completes and its tables equal an
+    uninterrupted run's."""
+    small = Path(tempfile.mkdtemp(prefix="m2p-small-"))  # outside tmp_path: the postgres user must reach it
+    small.chmod(0o755)
+    if os.geteuid() != 0 or not _mount_small_fs(small, "64m"):
+        pytest.skip("needs root to mount a small file system (tmpfs) for the data directory")
+    dump = tmp_path / "dump"
+    write_dump(dump, scale=0.05, seed=11)
+    ref = PgServer().start()
+    pg = PgServer(parent=small)
+    try:
+        reference = ref.create_db("reference")
+        first = tmp_path / "reference"
+        first.mkdir()
+        assert _migrate(first, reference, dump).returncode == 0
+        pg.start()
+        uri = pg.create_db("full")
+        run = _migrate(tmp_path, uri, dump, "--retry-seconds", "15")
+        err = run.stderr.strip()
+        assert run.returncode == 1 and len(err.splitlines()) == 1, run.stdout[-2000:] + err[-3000:]
+        # the guard on free disk stopping it first, or the disk full when the server went away
+        assert ("free disk on the target's data directory" in err or "its disk is full" in err) and "rerun" in err, err
+        assert "Traceback" not in err and pg.password not in err
+        subprocess.run(["mount", "-o", "remount,size=1g", str(small)], check=True)
+        if pg._run(str(pg.bindir / "pg_ctl"), "-D", str(pg.datadir), "status", check=False).returncode != 0:
+            pg.pg_ctl("start", "-w", "-o", f"-p {pg.port} -k {pg.base} -c listen_addresses=127.0.0.1")
+        again = _migrate(tmp_path, uri, dump)
+        assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+        assert _tables(uri) == _tables(reference)
+    finally:
+        pg.stop()
+        ref.stop()
+        subprocess.run(["umount", "-l", str(small)], capture_output=True)
+        small.rmdir()

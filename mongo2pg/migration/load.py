@@ -101,11 +101,12 @@ def load_part(opts: Options, mapping: Mapping, part: Part, events,
     table's documents that lose a unique key (unique.py), rejected as they come."""
     tune_gc_for_documents()
     transform = TableTransform(mapping, part.table, duplicates)
+    seen: dict[str, str | None] = {}  # the target's data directory, once read: what a lost target is asked about
     try:
         # The run connected before any part started (a wrong URI stopped it there): a part refused now is an
         # outage (a restart, a failover) to wait out within --retry-seconds, never a configuration error.
-        return with_retries(lambda: _load_from_checkpoint(opts, part, transform, events), opts.retry_seconds,
-                            events, part.label)
+        return with_retries(lambda: _load_from_checkpoint(opts, part, transform, events, seen), opts.retry_seconds,
+                            events, part.label, opts.pg_uri, lambda: seen.get("data_dir"))
     except psycopg2.errors.DiskFull as exc:
         raise GuardTripped(f"{part.table.name}: the target disk is full ({exc.pgerror.strip().splitlines()[0]}); "
                            "the last batch was rolled back, free space and rerun (it resumes)") from None
@@ -114,7 +115,8 @@ def load_part(opts: Options, mapping: Mapping, part: Part, events,
                           "point --pg-uri at the primary") from None
 
 
-def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, events) -> dict[str, Any]:
+def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, events,
+                          seen: dict[str, str | None]) -> dict[str, Any]:
     table, total, label = part.table, part.total, part.label
     source = conn = None
     try:
@@ -125,7 +127,7 @@ def _load_from_checkpoint(opts: Options, part: Part, transform: TableTransform, 
         conn.rollback()
         if cp.done:
             return {"table": table.name, "skipped": True}
-        data_dir = _data_directory(conn)
+        data_dir = seen["data_dir"] = _data_directory(conn)
         events.put({"event": "start", "table": label, "total": total, "position": cp.position,
                     "loaded": cp.loaded, "rejected": cp.rejected})
         batch_started = time.monotonic()

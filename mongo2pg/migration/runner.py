@@ -112,7 +112,7 @@ def _run(opts: Options, mapping: Mapping, source, conn, progress: Progress, star
         raise exc(first["error"])
     # `conn` stays open, idle, to the end: it holds the one-run-at-a-time lock through every post-load step.
     summary = with_retries(lambda: _post_load(opts, mapping, source, parts, results, progress, started, stages),
-                           opts.retry_seconds, progress, "(post-load)")
+                           opts.retry_seconds, progress, "(post-load)", opts.pg_uri)
     if summary.status == "complete":
         Path(opts.checkpoint_file).unlink(missing_ok=True)
     progress.finish(summary)
