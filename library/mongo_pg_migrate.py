@@ -45,6 +45,10 @@ options:
     description: Parallel worker processes; 0 sizes it to the machine (one per CPU, at most 4).
     type: int
     default: 0
+  retry_seconds:
+    description: Keep retrying a lost connection to either side this long before failing.
+    type: float
+    default: 300.0
   batch_size:
     description: Documents per COPY transaction, at most.
     type: int
@@ -105,10 +109,6 @@ options:
     choices:
     - stop
     - report
-  retry_seconds:
-    description: Keep retrying a lost connection to either side this long before failing.
-    type: float
-    default: 300.0
   # END generated options
 requirements: [mongo2pg (this repository's engine), psycopg2, pymongo]
 author: mongo2pg maintainers
@@ -156,6 +156,7 @@ ARGUMENT_SPEC = {
     "mapping": {"type": "str", "default": "nextcrm"},
     "error_log": {"type": "path", "default": "migration-errors.log"},
     "workers": {"type": "int", "default": 0},
+    "retry_seconds": {"type": "float", "default": 300.0},
     "batch_size": {"type": "int", "default": 5000},
     "batch_bytes": {"type": "int", "default": 16777216},
     "split_documents": {"type": "int", "default": 100000},
@@ -170,7 +171,6 @@ ARGUMENT_SPEC = {
     "min_free_memory": {"type": "float", "default": 0.1},
     "hang_seconds": {"type": "float", "default": 600.0},
     "on_hang": {"type": "str", "default": "stop", "choices": ["stop", "report"]},
-    "retry_seconds": {"type": "float", "default": 300.0},
 }
 # END generated ARGUMENT_SPEC
 

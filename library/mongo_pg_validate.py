@@ -45,6 +45,10 @@ options:
     description: Parallel worker processes; 0 sizes it to the machine (one per CPU, at most 4).
     type: int
     default: 0
+  retry_seconds:
+    description: Keep retrying a lost connection to either side this long before failing.
+    type: float
+    default: 300.0
   report:
     description: Path of the JSON report (the .md summary goes beside it).
     type: path
@@ -102,6 +106,7 @@ ARGUMENT_SPEC = {
     "mapping": {"type": "str", "default": "nextcrm"},
     "error_log": {"type": "path", "default": "migration-errors.log"},
     "workers": {"type": "int", "default": 0},
+    "retry_seconds": {"type": "float", "default": 300.0},
     "report": {"type": "path", "default": "migration-validation-report.json"},
     "sample": {"type": "int", "default": 0},
     "seed": {"type": "int", "default": 1},

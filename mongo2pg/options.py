@@ -82,6 +82,7 @@ class RunOptions:
     error_log: str = knob("migration-errors.log", "the JSON-lines log of rejected records and fix-ups (the "
                           "migration writes it, mode 0600; validation accounts for the rejects with it)", path=True)
     workers: int = knob(0, "parallel worker processes; 0 sizes it to the machine (one per CPU, at most 4)")
+    retry_seconds: float = knob(300.0, "keep retrying a lost connection to either side this long before failing")
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> Self:

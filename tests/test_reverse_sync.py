@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import psycopg2
 import pytest
@@ -177,3 +178,27 @@ def test_without_capture_reverse_sync_says_what_to_do(pg_db, mongo):
     r = cli("reverse-sync", "--pg-uri", pg_db, "--mongo-uri", mongo.uri, "--db", DB, check=False)
     assert r.returncode == 2 and "no change capture" in r.stderr and "rollback_mode=restore" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_reverse_sync_rides_out_the_target_restarting_under_it(golive, pg, mongo):
+    """PostgreSQL stopped (immediate) after reverse-sync's first batch and back 3 s later: it starts again on
+    new connections (a change is consumed only once MongoDB has its writes) and ends with none waiting,
+    MongoDB equal to PostgreSQL."""
+    pg_uri, app, client, _ = golive
+    with app.cursor() as cur:
+        cur.execute('UPDATE "crm_Contacts" SET last_name = last_name || %s', (" (after go-live)",))
+        renamed = cur.rowcount
+    app.commit()
+    proc = subprocess.Popen([sys.executable, "-m", "mongo2pg", "reverse-sync", "--pg-uri", pg_uri, "--mongo-uri",
+                             mongo.uri, "--db", DB, "--batch", "5", "--retry-seconds", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "batch 1:" in proc.stdout.readline()
+    pg.pg_ctl("stop", "-m", "immediate")
+    time.sleep(3)
+    pg.pg_ctl("start", "-w", "-o", f"-p {pg.port} -k {pg.base} -c listen_addresses=127.0.0.1")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "none waits" in out, out[-2000:] + err[-2000:]
+    assert "connection lost" in err and "Traceback" not in err
+    assert sum("(after go-live)" in (c.get("last_name") or "") for c in client[DB]["crm_Contacts"].find()) == renamed
+    r = cli("reverse-validate", "--pg-uri", pg_uri, "--mongo-uri", mongo.uri, "--db", DB)
+    assert "reverse validation PASS" in r.stdout, r.stdout

@@ -118,3 +118,28 @@ def test_the_targets_disk_filling_mid_load_is_one_line_and_the_rerun_after_room_
         ref.stop()
         subprocess.run(["umount", "-l", str(small)], capture_output=True)
         small.rmdir()
+
+
+def test_validation_rides_out_the_target_restarting_under_it(tmp_path):
+    """PostgreSQL stopped (immediate) while validation reads it and back 5 s later: each table's check and
+    the database's checks start again on a new connection, and the report is the uninterrupted PASS."""
+    dump = tmp_path / "dump"
+    write_dump(dump, scale=0.2, seed=5)
+    pg = PgServer().start()
+    try:
+        uri = pg.create_db("validated")
+        assert _migrate(tmp_path, uri, dump).returncode == 0
+        cmd = [sys.executable, "-m", "mongo2pg.cli", "validate", "--dump", str(dump), "--pg-uri", uri, "--error-log",
+               str(tmp_path / "errors.log"), "--report", str(tmp_path / "report.json"), "--retry-seconds", "60"]
+        run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert run.poll() is None, "validation ended before the fault: give it more documents"
+        pg.pg_ctl("stop", "-m", "immediate")
+        time.sleep(5)
+        pg.pg_ctl("start", "-w", "-o", f"-p {pg.port} -k {pg.base} -c listen_addresses=127.0.0.1")
+        out, err = run.communicate(timeout=600)
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert run.returncode == 0 and report["overallStatus"] == "PASS", out[-3000:] + err[-3000:]
+        assert "connection lost" in err and "retrying" in err, err[-3000:]
+    finally:
+        pg.stop()

@@ -148,13 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("capture", help="change capture from go-live, for the lossless rollback: install, remove, status")
     ca.add_argument("action", choices=["install", "remove", "status"])
-    add_knobs(ca, RunOptions, only=("pg_uri", "mapping"))
+    add_knobs(ca, RunOptions, only=("pg_uri", "mapping", "retry_seconds"))
     ca.add_argument("--reader", action="append", default=[], metavar="ROLE",
                     help="a role that may count the waiting changes (default: pg_monitor)")
     for name, text in (("reverse-sync", "apply the captured changes to MongoDB, until none waits (rollback)"),
                        ("reverse-validate", "MongoDB against PostgreSQL for every captured change: PASS or FAIL")):
         rv = sub.add_parser(name, help=text)
-        add_knobs(rv, RunOptions, only=("pg_uri", "mongo_uri", "db", "mapping"))
+        add_knobs(rv, RunOptions, only=("pg_uri", "mongo_uri", "db", "mapping", "retry_seconds"))
         if name == "reverse-sync":
             rv.add_argument("--batch", type=int, default=1000, help="changes per batch (default: %(default)s)")
         else:

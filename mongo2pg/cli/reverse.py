@@ -7,10 +7,18 @@ from .common import need
 
 def cmd_capture(args) -> int:
     from ..connect import pg_connect
+    from ..migration.retry import StderrEvents, with_retries
+
+    need(args, "pg-uri")
+    pg_connect(args.pg_uri, "mongo2pg-capture").close()  # a wrong URI or password: one line now, not retried
+    return with_retries(lambda: _capture(args), args.retry_seconds, StderrEvents, "capture", args.pg_uri)
+
+
+def _capture(args) -> int:
+    from ..connect import pg_connect
     from ..mapping import load_mapping
     from ..reverse import capture
 
-    need(args, "pg-uri")
     conn = pg_connect(args.pg_uri, "mongo2pg-capture")
     try:
         if args.action == "install":
@@ -39,7 +47,7 @@ def cmd_reverse_sync(args) -> int:
               f"documents created {p['created']}, updated {p['updated']}, deleted {p['deleted']}, "
               f"link arrays {p['arrays']}", flush=True)
 
-    t = reverse_sync(args.pg_uri, args.mongo_uri, args.db, args.mapping, args.batch, line)
+    t = reverse_sync(args.pg_uri, args.mongo_uri, args.db, args.mapping, args.batch, line, args.retry_seconds)
     print(f"reverse-sync: done: {t['changes']:,} changes in {t['batches']} batches, {t['seconds']} s; documents "
           f"created {t['created']}, updated {t['updated']}, deleted {t['deleted']}, link arrays {t['arrays']}; "
           "none waits")
@@ -50,7 +58,7 @@ def cmd_reverse_validate(args) -> int:
     from ..reverse.check import reverse_validate
 
     need(args, "pg-uri", "mongo-uri")
-    r = reverse_validate(args.pg_uri, args.mongo_uri, args.db, args.mapping, args.report)
+    r = reverse_validate(args.pg_uri, args.mongo_uri, args.db, args.mapping, args.report, args.retry_seconds)
     print(f"reverse validation {r['status']}: {r['changes']:,} changes, {r['documents_compared']:,} documents and "
           f"link arrays compared" + "".join(f"\n  {x}" for x in r["reasons"]))
     for d in r["differences"][:10]:

@@ -41,7 +41,6 @@ class Options(RunOptions):
     hang_seconds: float = knob(600.0, "no progress in the load this long: reported as hung, with what to check")
     on_hang: str = knob("stop", "a hung load is stopped (checkpointed, resumable) or only reported",
                         choices=("stop", "report"))
-    retry_seconds: float = knob(300.0, "keep retrying a lost connection to either side this long before failing")
     finalize: bool = knob(True, "create indexes and foreign keys after the load", flag="--no-finalize",
                           inverted=True, flag_help="leave indexes and foreign keys for `schema finalize`",
                           module=False)  # a phase always finalizes (30_migrate)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -30,6 +31,16 @@ def lost_connection(exc: BaseException) -> bool:
     if isinstance(exc, (*PG_TRANSIENT, ConnectionFailed)):
         return True
     return isinstance(exc, psycopg2.DatabaseError) and exc.pgcode is None and any(t in str(exc) for t in _LOST)
+
+
+class StderrEvents:
+    """with_retries' events as lines on stderr, for a command without a progress display."""
+
+    @staticmethod
+    def put(event: dict[str, Any]) -> None:
+        if event.get("event") == "retry":
+            print(f"  {event['table']}: connection lost ({event['message']}); retrying in {event['delay']:.0f} s",
+                  file=sys.stderr, flush=True)
 
 
 def with_retries(attempt: Callable[[], T], retry_seconds: float, events: Any, label: str,

@@ -14,14 +14,25 @@ from psycopg2 import sql
 from ..connect import mongo_client, pg_connect
 from ..files import write_private
 from ..mapping import load_mapping
+from ..migration.retry import StderrEvents, with_retries
 from .changed import Changed
 from .rows import ObjectIds
 from .sync import apply, require_capture
 
 
 def reverse_validate(pg_uri: str, mongo_uri: str, db: str, mapping_name: str = "nextcrm",
-                     report: str | None = None) -> dict[str, Any]:
+                     report: str | None = None, retry_seconds: float = 300.0) -> dict[str, Any]:
+    """Read-only: after a lost connection to either side, compared again from the start (retry_seconds)."""
     mapping = load_mapping(mapping_name)
+    pg_connect(pg_uri, "mongo2pg-reverse-validate").close()  # a wrong URI or password: one line now, not retried
+    result = with_retries(lambda: _compare(pg_uri, mongo_uri, db, mapping), retry_seconds, StderrEvents,
+                          "reverse-validate", pg_uri)
+    if report:
+        write_private(report, json.dumps(result, indent=1, default=str) + "\n")
+    return result
+
+
+def _compare(pg_uri: str, mongo_uri: str, db: str, mapping) -> dict[str, Any]:
     conn = pg_connect(pg_uri, "mongo2pg-reverse-validate")
     client = mongo_client(mongo_uri)
     try:
@@ -52,9 +63,6 @@ def reverse_validate(pg_uri: str, mongo_uri: str, db: str, mapping_name: str = "
         ([f"{len(found.differences)} documents differ from their rows"] if found.differences else []) + \
         [f"{c['collection']}: {c['documents']} documents, expected {c['rows']} rows + "
          f"{c['rejected_at_migration']} rejected at migration" for c in counts if not c["ok"]]
-    result = {"status": "FAIL" if reasons else "PASS", "reasons": reasons, "changes": len(changes),
-              "waiting": waiting, "documents_compared": len(changed), "differences": found.differences[:200],
-              "counts": counts}
-    if report:
-        write_private(report, json.dumps(result, indent=1, default=str) + "\n")
-    return result
+    return {"status": "FAIL" if reasons else "PASS", "reasons": reasons, "changes": len(changes),
+            "waiting": waiting, "documents_compared": len(changed), "differences": found.differences[:200],
+            "counts": counts}

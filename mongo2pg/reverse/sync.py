@@ -20,6 +20,7 @@ from psycopg2.extras import RealDictCursor, register_uuid
 from ..connect import mongo_client, pg_connect
 from ..errors import ConfigError
 from ..mapping import Mapping, load_mapping
+from ..migration.retry import StderrEvents, with_retries
 from ..transform import TableTransform
 from .changed import Changed, holder
 from .rows import ObjectIds, merged_array, row_fields
@@ -147,13 +148,24 @@ def require_capture(conn) -> None:
 
 
 def reverse_sync(pg_uri: str, mongo_uri: str, db: str, mapping_name: str = "nextcrm", batch: int = 1000,
-                 on_batch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Apply every waiting change; repeat until none waits. Returns the totals."""
+                 on_batch: Callable[[dict[str, Any]], None] | None = None, retry_seconds: float = 300.0
+                 ) -> dict[str, Any]:
+    """Apply every waiting change; repeat until none waits. Returns the totals. A lost connection to either
+    side starts it again (within retry_seconds): a change is consumed only once MongoDB has its writes, and
+    applying one twice writes the same document."""
     mapping = load_mapping(mapping_name)
-    conn = pg_connect(pg_uri, "mongo2pg-reverse-sync")
-    client = mongo_client(mongo_uri)
     started = time.monotonic()
     totals: Counter = Counter()
+    pg_connect(pg_uri, "mongo2pg-reverse-sync").close()  # a wrong URI or password: one line now, not retried
+    with_retries(lambda: _sync(pg_uri, mongo_uri, db, mapping, batch, on_batch, totals), retry_seconds,
+                 StderrEvents, "reverse-sync", pg_uri)
+    return {**_figures(totals), "seconds": round(time.monotonic() - started, 2)}
+
+
+def _sync(pg_uri: str, mongo_uri: str, db: str, mapping: Mapping, batch: int,
+          on_batch: Callable[[dict[str, Any]], None] | None, totals: Counter) -> None:
+    conn = pg_connect(pg_uri, "mongo2pg-reverse-sync")
+    client = mongo_client(mongo_uri)
     try:
         require_capture(conn)
         lock(conn)
@@ -182,7 +194,6 @@ def reverse_sync(pg_uri: str, mongo_uri: str, db: str, mapping_name: str = "next
     finally:
         conn.close()
         client.close()
-    return {**_figures(totals), "seconds": round(time.monotonic() - started, 2)}
 
 
 def _figures(totals: Counter) -> dict[str, int]:

@@ -27,6 +27,7 @@ from ..ids import (
 )
 from ..issues import ErrorLogAccount
 from ..mapping import Column, Mapping, Table
+from ..migration.retry import StderrEvents, with_retries
 from ..source.codec import as_document
 from ..source.readers import open_source, tune_gc_for_documents
 from .expect import (
@@ -270,9 +271,15 @@ def _jsonable(v: Any) -> Any:
 
 
 def check_table_task(task: tuple) -> tuple[TableCheck, dict[str, Any], dict[str, set[bytes]]]:
-    """One table in a worker process: its own source reader and read-only connection."""
-    opts, mapping, table_name, sample_ids = task
+    """One table in a worker process: its own source reader and read-only connection; checked again from
+    its start after a lost connection (a restart, a failover), within --retry-seconds."""
+    opts, table_name = task[0], task[2]
     tune_gc_for_documents()
+    return with_retries(lambda: _check_table_once(*task), opts.retry_seconds, StderrEvents, table_name, opts.pg_uri)
+
+
+def _check_table_once(opts, mapping: Mapping, table_name: str, sample_ids: set | None
+                      ) -> tuple[TableCheck, dict[str, Any], dict[str, set[bytes]]]:
     source = open_source(opts.mongo_uri, opts.dump, opts.db)
     conn = opts.connect_read_only()
     lists: dict[str, Any] = new_lists()

@@ -21,6 +21,7 @@ from typing import Any
 from ..connect import pg_connect, run_on_connections
 from ..issues import ErrorLogAccount
 from ..mapping import Mapping, load_mapping
+from ..migration.retry import StderrEvents, with_retries
 from ..source.readers import open_source
 from ..workers import fork_pool
 from .database import database_jobs, junction_rows, merge_database
@@ -77,7 +78,10 @@ def validate(opts: ValidateOptions) -> dict[str, Any]:
     results: dict[str, list] = defaultdict(list)
 
     def database_checks(jobs: list, workers: int) -> None:
-        for kind, payload in run_on_connections(opts.connect_read_only, jobs, workers):
+        # Read-only and whole: after a lost connection, every job again (within --retry-seconds).
+        got = with_retries(lambda: list(run_on_connections(opts.connect_read_only, jobs, workers)),
+                           opts.retry_seconds, StderrEvents, "(database checks)", opts.pg_uri)
+        for kind, payload in got:
             results[kind].append(payload)
 
     try:
