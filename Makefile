@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test test-py lint molecule molecule-run demo lab-up lab-down bench bench-peers bench-backup bench-capture fuzz clean
+.PHONY: setup test test-py lint molecule molecule-run demo lab-up lab-down bench bench-peers bench-backup bench-capture fuzz chaos clean
 
 setup:
 	./scripts/setup.sh
@@ -46,6 +46,13 @@ lab-down:
 
 demo: setup
 	./scripts/demo.sh
+
+# Faults at seeded random moments of a live migration (engine killed, target and source restarted, a lock
+# held), ROUNDS rounds: each round's tables must equal an uninterrupted run's (scripts/chaos.py).
+ROUNDS ?= 3
+SEED ?= 1
+chaos: setup
+	$(BIN)/python scripts/chaos.py --rounds $(ROUNDS) --seed $(SEED)
 
 # On a PostgreSQL configured as production (the postgresql role's settings, durability on): scale 1,
 # production-sized documents, scale 4; every target printed as met or not.

@@ -53,7 +53,7 @@ def pg_connect(uri: str, application_name: str = "mongo2pg", settings: dict[str,
             hint = ("TLS: the server's certificate must be signed by the CA in sslrootcert and name the host "
                     "(sslmode=verify-full); check sslrootcert in --pg-uri (pg_tls in the inventory)")
         elif "Connection refused" in msg or "could not connect" in msg or "timeout" in msg:
-            hint = "is PostgreSQL running and listening there? (make lab-up starts the lab)"
+            hint = "is PostgreSQL running and listening there?" + _lab_hint(uri, LAB_PG_PORT)
         raise ConnectionFailed(f"PostgreSQL {redact_uri(uri)}: {msg} -- {hint}") from None
     return conn
 
@@ -70,8 +70,8 @@ def mongo_client(uri: str, timeout_ms: int = 10_000) -> pymongo.MongoClient:
         client.admin.command("ping")
     except (PyMongoError, ValueError) as exc:
         msg = redact_text(str(exc).split(", Timeout:")[0][:300], (password_of(uri),))
-        raise ConnectionFailed(f"MongoDB {redact_uri(uri)}: {msg} -- check host, port and credentials in --mongo-uri "
-                               "(make lab-up starts the lab's server)") from None
+        raise ConnectionFailed(f"MongoDB {redact_uri(uri)}: {msg} -- check host, port and credentials in --mongo-uri"
+                               + _lab_hint(uri, LAB_MONGO_PORT)) from None
     return client
 
 
@@ -163,3 +163,11 @@ def run_on_connections(connect: Callable[[], Any], jobs: Iterable[Callable[[Any]
             ready.notify_all()
         for t in threads:
             t.join()
+
+
+LAB_PG_PORT, LAB_MONGO_PORT = 55432, 37017  # the local lab's (scripts/lab.sh)
+
+
+def _lab_hint(uri: str, port: int) -> str:
+    """`make lab-up` named only where the URI is the lab's own server: elsewhere it would mislead."""
+    return " (make lab-up starts the lab)" if f":{port}/" in uri or uri.rstrip("/").endswith(f":{port}") else ""

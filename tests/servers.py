@@ -130,6 +130,12 @@ class MongoServer:
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/"
 
+    def kill(self) -> None:
+        """As a crash: the process killed (-9), its data kept; start() brings it back on the same port."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)

@@ -143,3 +143,30 @@ def test_validation_rides_out_the_target_restarting_under_it(tmp_path):
         assert "connection lost" in err and "retrying" in err, err[-3000:]
     finally:
         pg.stop()
+
+
+def test_the_target_restarting_while_the_run_prepares_is_ridden_out(tmp_path):
+    """Before the load (schema, state, the plan) the run's own session is the one that holds the one-run
+    lock: held up there by a session locking the run's state table, then the target stopped (immediate)
+    and started again, the run takes a new session and the lock again and completes, tables as before."""
+    dump = tmp_path / "dump"
+    write_dump(dump, scale=0.02, seed=3)
+    pg = PgServer().start()
+    try:
+        uri = pg.create_db("preparing")
+        assert _migrate(tmp_path, uri, dump).returncode == 0
+        before = _tables(uri)
+        holder = psycopg2.connect(uri, application_name="forgotten-psql")
+        with holder.cursor() as cur:
+            cur.execute("LOCK TABLE mongo2pg.run IN ACCESS EXCLUSIVE MODE")
+        run = _migrate(tmp_path, uri, dump, "--fresh", "--retry-seconds", "60", "--on-hang", "report", wait=False)
+        time.sleep(3)
+        assert run.poll() is None, "the run did not wait on the held lock"
+        pg.pg_ctl("stop", "-m", "immediate")
+        time.sleep(2)
+        pg.pg_ctl("start", "-w", "-o", f"-p {pg.port} -k {pg.base} -c listen_addresses=127.0.0.1")
+        out, err = run.communicate(timeout=600)
+        assert run.returncode == 0, out[-3000:] + err[-3000:]
+        assert _tables(uri) == before
+    finally:
+        pg.stop()

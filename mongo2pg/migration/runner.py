@@ -58,44 +58,54 @@ def run(opts: Options, render=None) -> Summary:
     started = time.monotonic()
     mapping = load_mapping(opts.mapping)
     source = open_source(opts.mongo_uri, opts.dump, opts.db)
-    conn = pg_connect(opts.pg_uri)
+    session = [pg_connect(opts.pg_uri), False]  # the run's own session and whether it holds the one-run lock
     progress = Progress(opts, mapping, render)
     watch = LockWatch(opts.pg_uri, opts.hang_seconds, opts.on_hang,
                       lambda message: progress.handle({"event": "warning", "table": "(lock)", "message": message}))
     try:
         with watch:
-            return _run(opts, mapping, source, conn, progress, started)
+            return _run(opts, mapping, source, session, progress, started)
     except (psycopg2.Error, Mongo2PgError) as exc:
         named = watch.failure(exc)
         if named is exc:
             raise
         raise named from None
     finally:
-        if not conn.closed:
-            conn.close()
+        if not session[0].closed:
+            session[0].close()
         source.close()
 
 
-def _run(opts: Options, mapping: Mapping, source, conn, progress: Progress, started: float) -> Summary:
-    """The run's body: its sessions and locks watched by the caller's LockWatch."""
-    state.lock_target(conn)
-    _apply_schema(conn, mapping)
-    capture.remove(conn)  # capture starts at go-live: a migration's own writes are no change to sync back
-    error_log = Path(opts.error_log)
-    if opts.fresh:
-        _archive(Path(opts.checkpoint_file))
-        _archive(error_log)
-        if opts.progress_sheet:
-            _archive(Path(opts.progress_sheet))
-    state.prepare(conn, mapping, opts.fresh, source.label, lambda cur: _empty_targets(conn, cur, mapping))
-    stored = state.stored_summary(conn)
-    if stored is not None and stored.get("status") == "complete":
-        return Summary.from_json(stored, already_complete=True)  # rerunning a completed migration changes nothing
-    write_error_log(error_log, state.stored_issues(conn))
-    tables = list(mapping.tables.values())
-    # The most work first keeps both workers busy to the end.
-    parts = plan_parts(conn, opts, tables, {t.name: source.count(t.collection) for t in tables},
-                       {t.name: source.work_hint(t.collection) for t in tables})
+def _run(opts: Options, mapping: Mapping, source, session: list, progress: Progress, started: float) -> Summary:
+    """The run's body: its sessions and locks watched by the caller's LockWatch. session[0] is the run's own
+    session (it holds the one-run lock), made again when a lost connection is retried before the load."""
+    fresh = [opts.fresh]
+
+    def prepare() -> Summary | list:
+        """Up to the load; every step safe to do again on a new session after a lost connection (a fresh
+        start only until the state was emptied)."""
+        c = _holding_the_lock(opts, session)
+        _apply_schema(c, mapping)
+        capture.remove(c)  # capture starts at go-live: a migration's own writes are no change to sync back
+        if fresh[0]:
+            _archive(Path(opts.checkpoint_file))
+            _archive(Path(opts.error_log))
+            if opts.progress_sheet:
+                _archive(Path(opts.progress_sheet))
+        state.prepare(c, mapping, fresh[0], source.label, lambda cur: _empty_targets(c, cur, mapping))
+        fresh[0] = False
+        stored = state.stored_summary(c)
+        if stored is not None and stored.get("status") == "complete":
+            return Summary.from_json(stored, already_complete=True)  # rerunning a completed migration changes nothing
+        write_error_log(Path(opts.error_log), state.stored_issues(c))
+        tables = list(mapping.tables.values())
+        # The most work first keeps both workers busy to the end.
+        return plan_parts(c, opts, tables, {t.name: source.count(t.collection) for t in tables},
+                          {t.name: source.work_hint(t.collection) for t in tables})
+
+    parts = with_retries(prepare, opts.retry_seconds, progress, "(preparing)", opts.pg_uri)
+    if isinstance(parts, Summary):
+        return parts
     stages = Stages()
     progress.enter("unique-keys")
     with stages.timed("unique-key scan"):
@@ -110,13 +120,28 @@ def _run(opts: Options, mapping: Mapping, source, conn, progress: Progress, star
         first = failures[0]
         exc = GuardTripped if first.get("guard") else ConfigError if first.get("config") else Mongo2PgError
         raise exc(first["error"])
-    # `conn` stays open, idle, to the end: it holds the one-run-at-a-time lock through every post-load step.
-    summary = with_retries(lambda: _post_load(opts, mapping, source, parts, results, progress, started, stages),
-                           opts.retry_seconds, progress, "(post-load)", opts.pg_uri)
+    # session[0] stays open, idle, to the end: it holds the one-run-at-a-time lock through every post-load step.
+    summary = with_retries(lambda: _holding_the_lock(opts, session) and _post_load(
+        opts, mapping, source, parts, results, progress, started, stages), opts.retry_seconds, progress, "(post-load)",
+        opts.pg_uri)
     if summary.status == "complete":
         Path(opts.checkpoint_file).unlink(missing_ok=True)
     progress.finish(summary)
     return summary
+
+
+def _holding_the_lock(opts: Options, session: list):
+    """The run's own session with the one-run lock: the same one, or after a lost connection (a restart takes
+    the session's lock with it) a new one that takes the lock again."""
+    c, locked = session
+    if c.closed or c.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_UNKNOWN:
+        if not c.closed:
+            c.close()
+        c, locked = pg_connect(opts.pg_uri), False
+    if not locked:
+        state.lock_target(c)
+    session[:] = [c, True]
+    return c
 
 
 def _post_load(opts: Options, mapping: Mapping, source, parts, results, progress: Progress, started: float,
