@@ -111,6 +111,11 @@ def test_every_write_after_go_live_goes_back_to_mongodb_even_when_killed_midway(
     assert waiting == 12  # one per row written: an account, 2 watchers, a contact, 2 links, 2 deletions, a document,
     # 2 links, a board
 
+    # `record` shows the contact's change waiting for the way back, and its row differing from MongoDB now
+    r = cli("record", str(contact["_id"]), "--pg-uri", pg_uri, "--mongo-uri", mongo.uri, "--db", DB, check=False)
+    assert r.returncode == 1 and "DIFFERS" in r.stdout and "last_name: expected" in r.stdout, r.stdout
+    assert "captured changes since go-live: 1 (1 not yet applied to MongoDB)" in r.stdout, r.stdout
+
     # killed after its first batch (one change a batch), then run again to the end
     proc = subprocess.Popen([sys.executable, "-m", "mongo2pg", "reverse-sync", "--pg-uri", pg_uri, "--mongo-uri",
                              mongo.uri, "--db", DB, "--batch", "1"], stdout=subprocess.PIPE, text=True)
