@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # gcc and python3-dev build the engine's C builders (mongo2pg/transform/_fastrow.c, mongo2pg/validation/_fastdigest.c).
-APT_PACKAGES=(postgresql postgresql-client debootstrap rsync python3-venv python3-dev gcc ca-certificates iproute2)
+APT_PACKAGES=(postgresql postgresql-client pgbouncer debootstrap rsync python3-venv python3-dev gcc ca-certificates iproute2)
 # Node.js and npm for Prisma's tools, from Debian when the machine has none.
 command -v node >/dev/null && command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
 

@@ -144,3 +144,48 @@ class MongoServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+class PgBouncer:
+    """Debian's pgbouncer (`make setup` installs it) on a free port in front of a PgServer, in the pool mode
+    given; clients log in with the server's password (SCRAM), as through a provider's pooled endpoint."""
+
+    def __init__(self, server: PgServer, mode: str = "transaction"):
+        self.server, self.mode = server, mode
+        self.port = free_port()
+        self.base = Path(tempfile.mkdtemp(prefix="m2p-bouncer-"))
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> PgBouncer:
+        exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        (self.base / "userlist.txt").write_text(f'"postgres" "{self.server.password}"\n')
+        (self.base / "pgbouncer.ini").write_text(
+            f"[databases]\n* = host=127.0.0.1 port={self.server.port}\n\n[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = scram-sha-256\nauth_file = {self.base / 'userlist.txt'}\npool_mode = {self.mode}\n"
+            f"default_pool_size = 20\nlogfile = {self.base / 'log'}\n")
+        cmd = [exe, str(self.base / "pgbouncer.ini")]
+        if os.geteuid() == 0:  # pgbouncer will not run as root
+            for f in self.base.iterdir():
+                shutil.chown(f, "postgres", "postgres")
+            shutil.chown(self.base, "postgres", "postgres")
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("pgbouncer did not start: " + (self.base / "log").read_text(errors="replace")[-500:]
+                           if (self.base / "log").exists() else "pgbouncer did not start")
+
+    def uri(self, db: str) -> str:
+        return f"postgresql://postgres:{self.server.password}@127.0.0.1:{self.port}/{db}"
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+        shutil.rmtree(self.base, ignore_errors=True)

@@ -39,12 +39,14 @@ def cmd_remigrate(args) -> int:
     from ..mapping import load_mapping
     from ..migration.remigrate import logged_rejects, remigrate
     from ..ops.record import candidates
+    from ..pooler import refuse_transaction_pooler
     from ..source.readers import open_source
 
     need(args, "pg-uri")
     if bool(args.ids) == bool(args.rejects):
         raise ConfigError("give the ids to load again, or --rejects (every record the log rejected; --reason to "
                           "choose), not both")
+    refuse_transaction_pooler(args.pg_uri)
     mapping = load_mapping(args.mapping)
     source = open_source(args.mongo_uri, args.dump, args.db)
     conn = pg_connect(args.pg_uri, "mongo2pg-remigrate")

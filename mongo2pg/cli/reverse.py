@@ -6,11 +6,11 @@ from .common import need
 
 
 def cmd_capture(args) -> int:
-    from ..connect import pg_connect
     from ..migration.retry import StderrEvents, with_retries
+    from ..pooler import refuse_transaction_pooler
 
     need(args, "pg-uri")
-    pg_connect(args.pg_uri, "mongo2pg-capture").close()  # a wrong URI or password: one line now, not retried
+    refuse_transaction_pooler(args.pg_uri)  # and a wrong URI or password: one line now, not retried
     return with_retries(lambda: _capture(args), args.retry_seconds, StderrEvents, "capture", args.pg_uri)
 
 

@@ -23,6 +23,7 @@ from ..connect import pg_connect
 from ..errors import ConfigError, GuardTripped, Mongo2PgError
 from ..issues import FIXUP, REJECT, write_error_log
 from ..mapping import Mapping, load_mapping
+from ..pooler import refuse_transaction_pooler
 from ..redact import redact_uri
 from ..reverse import capture
 from ..source.readers import open_source
@@ -58,6 +59,7 @@ def run(opts: Options, render=None) -> Summary:
     started = time.monotonic()
     mapping = load_mapping(opts.mapping)
     source = open_source(opts.mongo_uri, opts.dump, opts.db)
+    refuse_transaction_pooler(opts.pg_uri)
     session = [pg_connect(opts.pg_uri), False]  # the run's own session and whether it holds the one-run lock
     progress = Progress(opts, mapping, render)
     watch = LockWatch(opts.pg_uri, opts.hang_seconds, opts.on_hang,

@@ -21,6 +21,7 @@ from ..connect import mongo_client, pg_connect
 from ..errors import ConfigError
 from ..mapping import Mapping, load_mapping
 from ..migration.retry import StderrEvents, with_retries
+from ..pooler import refuse_transaction_pooler
 from ..transform import TableTransform
 from .changed import Changed, holder
 from .rows import ObjectIds, merged_array, row_fields
@@ -156,7 +157,7 @@ def reverse_sync(pg_uri: str, mongo_uri: str, db: str, mapping_name: str = "next
     mapping = load_mapping(mapping_name)
     started = time.monotonic()
     totals: Counter = Counter()
-    pg_connect(pg_uri, "mongo2pg-reverse-sync").close()  # a wrong URI or password: one line now, not retried
+    refuse_transaction_pooler(pg_uri)  # and a wrong URI or password: one line now, not retried
     with_retries(lambda: _sync(pg_uri, mongo_uri, db, mapping, batch, on_batch, totals), retry_seconds,
                  StderrEvents, "reverse-sync", pg_uri)
     return {**_figures(totals), "seconds": round(time.monotonic() - started, 2)}

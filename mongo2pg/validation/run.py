@@ -18,10 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..connect import pg_connect, run_on_connections
+from ..connect import run_on_connections
 from ..issues import ErrorLogAccount
 from ..mapping import Mapping, load_mapping
 from ..migration.retry import StderrEvents, with_retries
+from ..pooler import refuse_transaction_pooler
 from ..source.readers import open_source
 from ..workers import fork_pool
 from .database import database_jobs, junction_rows, merge_database
@@ -85,7 +86,7 @@ def validate(opts: ValidateOptions) -> dict[str, Any]:
             results[kind].append(payload)
 
     try:
-        pg_connect(opts.pg_uri, "mongo2pg-validate").close()  # fail fast, with one clear line, before forking
+        refuse_transaction_pooler(opts.pg_uri)  # fail fast, with one clear line, before forking
         # The database's own checks need no source: one connection runs them while the tables are checked.
         checks = _check_tables(opts, mapping, source, rng, lists, junction_expected,
                                alongside=lambda: database_checks(database_jobs(mapping), 1))
