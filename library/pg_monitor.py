@@ -30,6 +30,8 @@ options:
   log_minutes: {description: Minutes of the log judged., type: float, default: 5}
   thresholds: {description: Overrides of the thresholds (health_ms, active_queries, ...)., type: dict, default: {}}
   breach_policy: {description: What a breach does., type: str, choices: [fail, warn], default: fail}
+  criteria: {description: "Overrides of the 48-hour success criteria a summary judges (uptime_percent, cpu_percent,
+    memory_percent: averages over the window).", type: dict, default: {}}
 author: mongo2pg maintainers
 """
 
@@ -66,6 +68,7 @@ def main() -> None:
             "log_minutes": {"type": "float", "default": 5},
             "thresholds": {"type": "dict", "default": {}},
             "breach_policy": {"type": "str", "choices": ["fail", "warn"], "default": "fail"},
+            "criteria": {"type": "dict", "default": {}},
         },
         required_if=[("action", "snapshot", ("pg_uri",))],
         supports_check_mode=True,
@@ -73,7 +76,7 @@ def main() -> None:
     monitor, errors, redact = import_engine(module, "ops.monitor", "errors", "redact")
     p = module.params
     if p["action"] == "summary":
-        summary = monitor.summarize(monitor.read_history(p["history"]))
+        summary = monitor.summarize(monitor.read_history(p["history"]), p["criteria"])
         if not summary["success"]:
             module.fail_json(msg=f"success criteria not met: {'; '.join(summary['reasons'])}", summary=summary)
         module.exit_json(changed=False, summary=summary)

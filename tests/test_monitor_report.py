@@ -279,3 +279,23 @@ def test_rejected_records_are_grouped_by_reason_with_example_ids(tmp_path):
             "crm_Leads 65a1b2c3d4e5f60718290002 |") in md
     assert "| missing_required | 1 | Tasks | Tasks 65a1b2c3d4e5f60718290fff |" in md
     assert "junction_bad_id" not in md  # a fix-up kept its record: not a rejected one
+
+
+def test_the_monitoring_hosts_engine_files_are_enough_for_the_snapshot_command(tmp_path, pg):
+    """The role copies only monitoring_engine_files to the database host (psycopg2, no pymongo or YAML there):
+    `mongo2pg monitor snapshot` must run from exactly those files. A module the CLI newly imports and the
+    list lacks failed the cron job (ImportError) with only Molecule's snapshot count to tell."""
+    import yaml
+    from ansible_run import ROOT
+
+    listed = yaml.safe_load((ROOT / "roles" / "monitoring" / "defaults" / "main.yml").read_text())[
+        "monitoring_engine_files"]
+    for rel in listed:
+        dest = tmp_path / "mongo2pg" / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "mongo2pg" / rel, dest)
+    r = subprocess.run([sys.executable, "-m", "mongo2pg", "monitor", "snapshot", "--pg-uri", pg.uri(), "--history",
+                        str(tmp_path / "h.jsonl"), "--disk-path", str(tmp_path)], capture_output=True, text=True,
+                       cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)})
+    assert "Error" not in r.stderr and r.returncode in (0, 1), r.stderr[-2000:]
+    assert json.loads((tmp_path / "h.jsonl").read_text().splitlines()[-1])["host"]["name"]
