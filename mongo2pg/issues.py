@@ -98,16 +98,20 @@ def read_error_log(path: str | Path) -> Iterator[Issue]:
 
 
 class ErrorLogAccount:
-    """What the error log accounts for, per table: rejected ids, fields set to NULL, dropped links."""
+    """What the error log accounts for, per table: rejected ids, fields set to NULL, dropped links. A record
+    loaded again later (a `remigrated` entry) is no longer rejected, nor its fields fixed."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path | None = None):
         self.rejected: dict[str, set[str]] = defaultdict(set)
         self.fixed: dict[tuple[str, str], set[str]] = defaultdict(set)  # (table, field) -> ids set to NULL
         self.dangling_links: dict[str, int] = defaultdict(int)
-        self.present = Path(path).exists()
-        if not self.present:
-            return
-        for i in read_error_log(path):
+        self.present = path is not None and Path(path).exists()
+        if self.present:
+            self.take(read_error_log(path))
+
+    def take(self, issues: Iterable[Issue]) -> ErrorLogAccount:
+        """Account for these entries, in the order they were logged."""
+        for i in issues:
             if i.reason == REMIGRATED:  # loaded since (mongo2pg remigrate): what was logged of it before is past
                 self.rejected[i.table].discard(i.source_id)
                 for (table, _), ids in self.fixed.items():
@@ -119,3 +123,4 @@ class ErrorLogAccount:
                 self.fixed[(i.table, i.field)].add(i.source_id)
             elif i.reason == "junction_dangling":
                 self.dangling_links[i.table] += 1
+        return self

@@ -21,6 +21,7 @@ from ..ids import bad_id_reason, row_id, uuid_from_objectid
 from ..issues import FIXUP, REJECT, REMIGRATED, Issue, append_issues
 from ..mapping import Junction, Mapping, Table
 from ..source.codec import to_extended_json
+from ..transform.links import own_links
 from ..transform.table import TableTransform
 from .state import STATE, insert_issues
 
@@ -191,14 +192,9 @@ def _relink(cur, finder: _Finder, mapping: Mapping, j: Junction, table: Table, d
     """The junction's rows for this document: exactly the links its arrays or the other side's arrays hold,
     where both rows exist."""
     me = doc["_id"]
-    wanted: set[tuple[str, str]] = set()
+    wanted = {(str(left), str(right)) for left, right in own_links(j, table.collection, doc)}
     for s in j.sources:
         holder_is_left = s.holds == "right"
-        if s.collection == table.collection:  # this document's own array
-            arr = doc.get(s.field)
-            for e in arr if isinstance(arr, list) else []:
-                if type(e) is ObjectId:
-                    wanted.add((str(me), str(e)) if holder_is_left else (str(e), str(me)))
         held_side = j.right if holder_is_left else j.left
         if held_side.references == table.name:  # other documents' arrays naming this one
             for other in finder.of(s.collection, s.field, {me}):

@@ -10,15 +10,16 @@ NO DOCUMENT (a row without a document: created after go-live, or removed from th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bson import ObjectId
 from psycopg2 import sql
 
 from ..ids import IdFormatError, objectid_from_uuid, row_id, uuid_from_objectid
-from ..issues import REJECT, REMIGRATED, read_error_log
+from ..issues import ErrorLogAccount, Issue, read_error_log
 from ..mapping import Mapping, Table
+from ..transform.links import own_links
 from ..validation.expect import select_expr
 from ..validation.report import TableCheck, new_lists
 from ..validation.rows import compare_fields
@@ -38,7 +39,7 @@ class Found:
     row: dict[str, Any] | None = None
     differences: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
-    log: list[dict[str, Any]] = field(default_factory=list)
+    log: list[Issue] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     verdict: str = ""
 
@@ -69,11 +70,12 @@ def look_up(conn, source, mapping: Mapping, text: str, error_log: str | None) ->
     documents are read where they point, else in every candidate collection (a document may have lost its
     row and its log entry both; reading a dump's collection is a scan)."""
     logged = _log_entries(conn, error_log)
+    account = ErrorLogAccount().take(logged)
     found = []
     for table, _id in candidates(mapping, text):
         key, rid = str(_id), row_id(_id)
         f = Found(table.name, table.collection, key, rid)
-        f.log = [e for e in logged if e["table"] == table.name and (e.get("_id") == key or e.get("uuid") == rid)]
+        f.log = [e for e in logged if e.table == table.name and (e.source_id == key or e.uuid == rid)]
         f.row = _row(conn, table, rid)
         found.append(f)
     hits = [f for f in found if f.row is not None or f.log] or found
@@ -85,9 +87,9 @@ def look_up(conn, source, mapping: Mapping, text: str, error_log: str | None) ->
             continue
         f.changes = _changes(conn, table.name, f.row_id)
         if f.row is not None and f.document is not None:
-            f.differences = _differences(mapping, table, f.document, f.row, f.source_id, logged)
+            f.differences = _differences(mapping, table, f.document, f.row, f.source_id, account)
             f.links = _links(conn, mapping, table, f.document, f.row_id)
-        f.verdict = _verdict(f)
+        f.verdict = _verdict(f, f.source_id in account.rejected[f.table])
         out.append(f)
     return out
 
@@ -103,15 +105,12 @@ def _row(conn, table: Table, rid: str) -> dict[str, Any] | None:
     return None if got is None else dict(zip([c.name for c in table.columns], got, strict=True))
 
 
-def _differences(mapping: Mapping, table: Table, doc: dict, row: dict, key: str, logged: list[dict]) -> list[dict]:
-    """Validation's own field rules (rows.compare_fields): a field a logged fix-up set to NULL is no difference."""
+def _differences(mapping: Mapping, table: Table, doc: dict, row: dict, key: str, account: ErrorLogAccount
+                 ) -> list[dict]:
+    """Validation's own field rules (rows.compare_fields), with the log accounted for as validation does: a
+    field a logged fix-up set to NULL is no difference (unless the record was loaded again since)."""
     cols = [c for c in table.columns if not c.primary_key]
-    mine = [e for e in logged if e["table"] == table.name and e["_id"] == key]
-    last = max((n for n, e in enumerate(mine) if e["reason"] == REMIGRATED), default=-1)
-    current = mine[last + 1:]  # what was logged before it was remigrated is past (as issues.ErrorLogAccount reads it)
-    fixed = {c.name: {key} if any(e["field"] == c.source and e["reason"] == "dangling_reference"
-                                  and e["severity"] != REJECT for e in current) else set()
-             for c in cols}
+    fixed = {c.name: account.fixed.get((table.name, c.source), set()) for c in cols}
     report = new_lists()
     compare_fields(TableCheck(table.name), mapping, table, cols, doc, key,
                    (row[table.pk.name], *(row[c.name] for c in cols)), fixed, report)
@@ -132,19 +131,17 @@ def _links(conn, mapping: Mapping, table: Table, doc: dict, rid: str) -> list[di
                     sql.Identifier(other.column), sql.Identifier(j.name), sql.Identifier(side.column)), (rid,))
                 linked = [r[0] for r in cur.fetchall()]
             conn.rollback()
-            held = set()
-            for s in j.sources:
-                holds_other = (s.holds == "right") == (side is j.left)
-                if s.collection == table.collection and holds_other and isinstance(doc.get(s.field), list):
-                    held |= {uuid_from_objectid(e) for e in doc[s.field] if isinstance(e, ObjectId)}
+            held = {uuid_from_objectid(r if side is j.left else left)
+                    for left, r in own_links(j, table.collection, doc) if (left if side is j.left else r) == doc["_id"]}
             out.append({"junction": j.name, "linked": len(linked), "in_document": len(held),
                         "not_linked": sorted(held - set(linked)),
                         "linked_not_in_document": sorted(set(linked) - held)})
     return out
 
 
-def _log_entries(conn, error_log: str | None) -> list[dict[str, Any]]:
-    """The reject log as the target's state holds it (the file is rewritten from it), else the file."""
+def _log_entries(conn, error_log: str | None) -> list[Issue]:
+    """The reject log as the target's state holds it (the file is rewritten from it), else the file; the
+    documents left out."""
     with conn.cursor() as cur:
         cur.execute("SELECT to_regclass('mongo2pg.rejects') IS NOT NULL")
         if cur.fetchone()[0]:
@@ -152,12 +149,11 @@ def _log_entries(conn, error_log: str | None) -> list[dict[str, Any]]:
                         "ORDER BY seq")
             rows = cur.fetchall()
             conn.rollback()
-            return [dict(zip(("severity", "table", "_id", "uuid", "reason", "field", "message"), r, strict=True))
-                    for r in rows]
+            return [Issue(*r) for r in rows]
     conn.rollback()
     if error_log:
         try:
-            return [{k: v for k, v in i.to_record().items() if k != "document"} for i in read_error_log(error_log)]
+            return [replace(i, document=None) for i in read_error_log(error_log)]
         except FileNotFoundError:
             pass
     return []
@@ -177,15 +173,11 @@ def _changes(conn, table: str, rid: str) -> list[dict[str, Any]]:
             for op, at, done in rows]
 
 
-def _verdict(f: Found) -> str:
-    rejected = [e for e in f.log if e["severity"] == REJECT]
-    remigrated = [e for e in f.log if e["reason"] == REMIGRATED]
+def _verdict(f: Found, rejected: bool) -> str:
     if f.row is None:
         if f.document is None:
             return "NOT FOUND"
-        if rejected and (not remigrated or f.log.index(rejected[-1]) > f.log.index(remigrated[-1])):
-            return "REJECTED"
-        return "MISSING"
+        return "REJECTED" if rejected else "MISSING"
     if f.document is None:
         return "NO DOCUMENT"
     if f.differences or any(link["not_linked"] for link in f.links):
@@ -209,7 +201,7 @@ def render(found: list[Found], text: str) -> str:
                          f"document's array" + (f"; not linked: {', '.join(link['not_linked'][:10])}"
                                                 if link["not_linked"] else ""))
         for e in f.log:
-            lines.append(f"  log: {e['severity']} {e['reason']}{' ' + e['field'] if e['field'] else ''}: {e['message']}")
+            lines.append(f"  log: {e.severity} {e.reason}{' ' + e.field if e.field else ''}: {e.message}")
         if f.changes:
             waiting = sum(1 for c in f.changes if not c["applied_to_mongodb"])
             lines.append(f"  captured changes since go-live: {len(f.changes)} ({waiting} not yet applied to MongoDB); "

@@ -5,6 +5,7 @@
 - `table.py`: TableTransform (per table: the compiled row, the C builder's plan, the rejects and links)
 - `_fastrow.c`: the C row builder, the same rows straight from raw BSON for the common cases (optional)
 - `linkstage.py`: the staged junction links, as binary COPY tuples
+- `links.py`: the links one document's own arrays hold (remigrate, record)
 """
 
 from .converters import NULL, copy_escape
