@@ -123,9 +123,11 @@ def _run(opts: Options, mapping: Mapping, source, session: list, progress: Progr
         exc = GuardTripped if first.get("guard") else ConfigError if first.get("config") else Mongo2PgError
         raise exc(first["error"])
     # session[0] stays open, idle, to the end: it holds the one-run-at-a-time lock through every post-load step.
-    summary = with_retries(lambda: _holding_the_lock(opts, session) and _post_load(
-        opts, mapping, source, parts, results, progress, started, stages), opts.retry_seconds, progress, "(post-load)",
-        opts.pg_uri)
+    def post_load() -> Summary:
+        _holding_the_lock(opts, session)
+        return _post_load(opts, mapping, source, parts, results, progress, started, stages)
+
+    summary = with_retries(post_load, opts.retry_seconds, progress, "(post-load)", opts.pg_uri)
     if summary.status == "complete":
         Path(opts.checkpoint_file).unlink(missing_ok=True)
     progress.finish(summary)
@@ -134,11 +136,17 @@ def _run(opts: Options, mapping: Mapping, source, session: list, progress: Progr
 
 def _holding_the_lock(opts: Options, session: list):
     """The run's own session with the one-run lock: the same one, or after a lost connection (a restart takes
-    the session's lock with it) a new one that takes the lock again."""
+    the session's lock with it, and an idle session learns of it only when it next speaks) a new one that
+    takes the lock again."""
     c, locked = session
-    if c.closed or c.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_UNKNOWN:
-        if not c.closed:
+    if not c.closed:
+        try:
+            with c.cursor() as cur:
+                cur.execute("SELECT 1")
+            c.rollback()
+        except psycopg2.Error:
             c.close()
+    if c.closed:
         c, locked = pg_connect(opts.pg_uri), False
     if not locked:
         state.lock_target(c)
