@@ -29,27 +29,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 import psycopg2  # noqa: E402
-from servers import MongoServer, PgServer  # noqa: E402
+from servers import MongoServer, PgServer, table_digests  # noqa: E402
 
 from mongo2pg.connect import mongo_client  # noqa: E402
 from mongo2pg.fixtures.write import write_live  # noqa: E402
-from mongo2pg.mapping import load_mapping  # noqa: E402
 
 DB = "chaos"
 KINDS = ("kill-engine", "restart-target", "restart-source", "hold-lock")
-
-
-def tables(uri: str) -> dict[str, tuple]:
-    """Each table's rows, ordered, as one digest: equal digests, identical tables."""
-    mapping = load_mapping("nextcrm")
-    conn = psycopg2.connect(uri)
-    out = {}
-    with conn.cursor() as cur:
-        for name in [*mapping.tables, *mapping.junctions]:
-            cur.execute(f'SELECT count(*), md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) FROM "{name}" t')
-            out[name] = cur.fetchone()
-    conn.close()
-    return out
 
 
 def migrate(work: Path, uri: str, mongo: MongoServer) -> subprocess.Popen:
@@ -91,10 +77,10 @@ class Round:
                 proc, runs = migrate(self.work, uri, self.mongo), runs + 1
             elif kind == "restart-target":
                 down = self.rng.uniform(1, 5)
-                self.pg.pg_ctl("stop", "-m", "immediate")
+                self.pg.crash()
                 self.say(f"restart-target: PostgreSQL stopped (immediate), down {down:.1f}s")
                 time.sleep(down)
-                self.pg.pg_ctl("start", "-w", "-o", f"-p {self.pg.port} -k {self.pg.base} -c listen_addresses=127.0.0.1")
+                self.pg.start_again()
             elif kind == "restart-source":
                 down = self.rng.uniform(1, 4)
                 self.mongo.kill()
@@ -156,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"chaos: the uninterrupted run failed: {err.strip()[-500:]}")
             return 1
         length = time.monotonic() - started
-        expected = tables(reference)
+        expected = table_digests(reference)
         print(f"chaos: seed {args.seed}, scale {args.scale}, {args.rounds} round(s) of {args.faults} fault(s); "
               f"the uninterrupted run took {length:.1f}s")
         failed = 0
@@ -167,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             r = Round(n, rng, pg, mongo, rwork, args.faults, length)
             print(f"round {n}: plan " + ", ".join(f"{kind} at {at:.1f}s" for at, kind in r.plan), flush=True)
             ok = r.run(pg.create_db(f"round{n}"))
-            same = ok and tables(pg.uri(f"round{n}")) == expected
+            same = ok and table_digests(pg.uri(f"round{n}")) == expected
             failed += not same
             print(f"round {n}: {'identical to the uninterrupted run' if same else 'DIFFERS or did not complete'} "
                   f"({len(expected)} tables and junctions)", flush=True)

@@ -68,8 +68,16 @@ class PgServer:
         with open(self.datadir / "postgresql.auto.conf", "a") as f:
             for k, v in self.settings.items():
                 f.write(f"{k} = '{v}'\n")
-        self.pg_ctl("start", "-w", "-o", f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1")
+        self.start_again()
         return self
+
+    def start_again(self) -> None:
+        """Start the stopped (or crashed) server on its port, waiting until it accepts connections."""
+        self.pg_ctl("start", "-w", "-o", f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1")
+
+    def crash(self) -> None:
+        """Stopped as a crash or a provider's failover does it: connections cut, no checkpoint."""
+        self.pg_ctl("stop", "-m", "immediate")
 
     def pg_ctl(self, *args: str) -> None:
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.base / "log"), *args)
@@ -117,14 +125,9 @@ class MongoServer:
                                       "--host", "127.0.0.1", "--log-file", str(self.base / "log"),
                                       "--pid-file", str(self.base / "pid")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("nx-27017 did not start")
+        if not _listening(self.port):
+            raise RuntimeError("nx-27017 did not start")
+        return self
 
     @property
     def uri(self) -> str:
@@ -171,15 +174,11 @@ class PgBouncer:
             shutil.chown(self.base, "postgres", "postgres")
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("pgbouncer did not start: " + (self.base / "log").read_text(errors="replace")[-500:]
-                           if (self.base / "log").exists() else "pgbouncer did not start")
+        if not _listening(self.port):
+            log = self.base / "log"
+            raise RuntimeError("pgbouncer did not start" + (": " + log.read_text(errors="replace")[-500:]
+                                                            if log.exists() else ""))
+        return self
 
     def uri(self, db: str) -> str:
         return f"postgresql://postgres:{self.server.password}@127.0.0.1:{self.port}/{db}"
@@ -189,3 +188,34 @@ class PgBouncer:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(10)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _listening(port: int, seconds: float = 20) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def table_digests(pg_uri: str, mapping_name: str = "nextcrm") -> dict[str, tuple]:
+    """Each table's and junction's rows, ordered, as (count, md5): equal digests, identical tables."""
+    import psycopg2
+    from psycopg2 import sql
+
+    from mongo2pg.mapping import load_mapping
+
+    mapping = load_mapping(mapping_name)
+    conn = psycopg2.connect(pg_uri)
+    out = {}
+    with conn.cursor() as cur:
+        for name in [*mapping.tables, *mapping.junctions]:
+            cur.execute(sql.SQL("SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) "
+                                "FROM {} t").format(sql.Identifier(name)))
+            out[name] = cur.fetchone()
+    conn.close()
+    return out

@@ -13,7 +13,7 @@ import psycopg2
 import pymongo
 import pytest
 from bson import ObjectId
-from psycopg2 import sql
+from servers import table_digests
 
 from mongo2pg.connect import mongo_client
 from mongo2pg.fixtures.write import write_dump, write_live
@@ -37,18 +37,6 @@ def migrate_cli(tmp_path, pg_uri, *source, extra=(), check=True, wait=True, time
     if check:
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r
-
-
-def table_digests(pg_uri):
-    conn = psycopg2.connect(pg_uri)
-    out = {}
-    with conn.cursor() as cur:
-        for name in list(MAPPING.tables) + list(MAPPING.junctions):
-            cur.execute(sql.SQL("SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) "
-                                "FROM {} t").format(sql.Identifier(name)))
-            out[name] = cur.fetchone()
-    conn.close()
-    return out
 
 
 def test_clean_dump_migrates_every_record_and_validates(tmp_path, pg_db, clean_dump):

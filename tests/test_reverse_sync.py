@@ -198,9 +198,9 @@ def test_reverse_sync_rides_out_the_target_restarting_under_it(golive, pg, mongo
                              mongo.uri, "--db", DB, "--batch", "5", "--retry-seconds", "60"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert "batch 1:" in proc.stdout.readline()
-    pg.pg_ctl("stop", "-m", "immediate")
+    pg.crash()
     time.sleep(3)
-    pg.pg_ctl("start", "-w", "-o", f"-p {pg.port} -k {pg.base} -c listen_addresses=127.0.0.1")
+    pg.start_again()
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0 and "none waits" in out, out[-2000:] + err[-2000:]
     assert "connection lost" in err and "Traceback" not in err

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from servers import PgServer
+from servers import PgServer, table_digests
 
 from mongo2pg.fixtures.write import write_dump
-from mongo2pg.mapping import load_mapping
 
 
 def _migrate(work, uri, dump, *extra, wait=True):
@@ -27,19 +26,6 @@ def _migrate(work, uri, dump, *extra, wait=True):
     if not wait:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-
-
-def _tables(uri: str) -> dict[str, str]:
-    """Each table's rows, ordered, as one digest: equal digests, identical tables."""
-    mapping = load_mapping("nextcrm")
-    conn = psycopg2.connect(uri)
-    out = {}
-    with conn.cursor() as cur:
-        for name in [*mapping.tables, *mapping.junctions]:
-            cur.execute(f'SELECT count(*), md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) FROM "{name}" t')
-            out[name] = cur.fetchone()
-    conn.close()
-    return out
 
 
 def test_the_target_restarted_mid_load_is_ridden_out_and_the_tables_equal_an_uninterrupted_runs(tmp_path):
@@ -64,14 +50,14 @@ def test_the_target_restarted_mid_load_is_ridden_out_and_the_tables_equal_an_uni
             if sum(t.get("position", 0) for t in tables.values()) > 10_000:
                 break
         assert run.poll() is None, "the load finished before the fault: give it more documents"
-        pg.pg_ctl("stop", "-m", "immediate")  # as a crash: connections cut, no checkpoint
+        pg.crash()  # as a crash: connections cut, no checkpoint
         time.sleep(8)  # parts start meanwhile: refused, they wait it out too
-        pg.pg_ctl("start", "-w", "-o", f"-p {pg.port} -k {pg.base} -c listen_addresses=127.0.0.1")
+        pg.start_again()
         out, err = run.communicate(timeout=600)
         assert run.returncode == 0, out[-3000:] + err[-3000:]
         summary = json.loads((tmp_path / "summary.json").read_text())
         assert summary["status"] == "complete"
-        assert _tables(uri) == _tables(reference)
+        assert table_digests(uri) == table_digests(reference)
     finally:
         pg.stop()
 
@@ -109,10 +95,10 @@ def test_the_targets_disk_filling_mid_load_is_one_line_and_the_rerun_after_room_
         assert "Traceback" not in err and pg.password not in err
         subprocess.run(["mount", "-o", "remount,size=1g", str(small)], check=True)
         if pg._run(str(pg.bindir / "pg_ctl"), "-D", str(pg.datadir), "status", check=False).returncode != 0:
-            pg.pg_ctl("start", "-w", "-o", f"-p {pg.port} -k {pg.base} -c listen_addresses=127.0.0.1")
+            pg.start_again()
         again = _migrate(tmp_path, uri, dump)
         assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
-        assert _tables(uri) == _tables(reference)
+        assert table_digests(uri) == table_digests(reference)
     finally:
         pg.stop()
         ref.stop()
@@ -134,9 +120,9 @@ def test_validation_rides_out_the_target_restarting_under_it(tmp_path):
         run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.5)
         assert run.poll() is None, "validation ended before the fault: give it more documents"
-        pg.pg_ctl("stop", "-m", "immediate")
+        pg.crash()
         time.sleep(5)
-        pg.pg_ctl("start", "-w", "-o", f"-p {pg.port} -k {pg.base} -c listen_addresses=127.0.0.1")
+        pg.start_again()
         out, err = run.communicate(timeout=600)
         report = json.loads((tmp_path / "report.json").read_text())
         assert run.returncode == 0 and report["overallStatus"] == "PASS", out[-3000:] + err[-3000:]
@@ -155,18 +141,18 @@ def test_the_target_restarting_while_the_run_prepares_is_ridden_out(tmp_path):
     try:
         uri = pg.create_db("preparing")
         assert _migrate(tmp_path, uri, dump).returncode == 0
-        before = _tables(uri)
+        before = table_digests(uri)
         holder = psycopg2.connect(uri, application_name="forgotten-psql")
         with holder.cursor() as cur:
             cur.execute("LOCK TABLE mongo2pg.run IN ACCESS EXCLUSIVE MODE")
         run = _migrate(tmp_path, uri, dump, "--fresh", "--retry-seconds", "60", "--on-hang", "report", wait=False)
         time.sleep(3)
         assert run.poll() is None, "the run did not wait on the held lock"
-        pg.pg_ctl("stop", "-m", "immediate")
+        pg.crash()
         time.sleep(2)
-        pg.pg_ctl("start", "-w", "-o", f"-p {pg.port} -k {pg.base} -c listen_addresses=127.0.0.1")
+        pg.start_again()
         out, err = run.communicate(timeout=600)
         assert run.returncode == 0, out[-3000:] + err[-3000:]
-        assert _tables(uri) == before
+        assert table_digests(uri) == before
     finally:
         pg.stop()
