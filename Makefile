@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test test-py lint molecule molecule-run demo lab-up lab-down bench bench-peers bench-backup bench-capture fuzz chaos clean
+.PHONY: setup test test-py lint molecule molecule-run demo demo-managed lab-up lab-up-managed lab-down bench bench-peers bench-backup bench-capture fuzz chaos clean
 
 setup:
 	./scripts/setup.sh
@@ -41,11 +41,19 @@ molecule-run:
 lab-up: setup
 	./scripts/lab.sh up
 
+lab-up-managed: setup
+	LAB_PROFILE=managed ./scripts/lab.sh up
+
 lab-down:
 	./scripts/lab.sh down
 
 demo: setup
 	./scripts/demo.sh
+
+# The same runbook against the lab's managed PostgreSQL: no host of ours, the provider's admin login, TLS
+# only, the app through PgBouncer in transaction mode (inventories/managed, scripts/lab-provider.sh).
+demo-managed: setup
+	LAB_PROFILE=managed ./scripts/demo.sh
 
 # Faults at seeded random moments of a live migration (engine killed, target and source restarted, a lock
 # held), ROUNDS rounds: each round's tables must equal an uninterrupted run's (scripts/chaos.py).

@@ -30,6 +30,8 @@ options:
   log_minutes: {description: Minutes of the log judged., type: float, default: 5}
   thresholds: {description: Overrides of the thresholds (health_ms, active_queries, ...)., type: dict, default: {}}
   breach_policy: {description: What a breach does., type: str, choices: [fail, warn], default: fail}
+  managed: {description: "A provider's server with no host of ours: the figures SQL gives; CPU, memory, disk and
+    the log are left to the provider's console (null in the snapshot).", type: bool, default: false}
   criteria: {description: "Overrides of the 48-hour success criteria a summary judges (uptime_percent, cpu_percent,
     memory_percent: averages over the window).", type: dict, default: {}}
 author: mongo2pg maintainers
@@ -69,6 +71,7 @@ def main() -> None:
             "thresholds": {"type": "dict", "default": {}},
             "breach_policy": {"type": "str", "choices": ["fail", "warn"], "default": "fail"},
             "criteria": {"type": "dict", "default": {}},
+            "managed": {"type": "bool", "default": False},
         },
         required_if=[("action", "snapshot", ("pg_uri",))],
         supports_check_mode=True,
@@ -84,7 +87,7 @@ def main() -> None:
         thresholds = monitor.thresholds_from(p["thresholds"])
         snap = monitor.snapshot(p["pg_uri"], p["health_url"], p["disk_path"], host_name=p["host_name"],
                                 app_url=p["app_url"], endpoints=p["endpoints"], pg_log=p["pg_log"],
-                                log_minutes=p["log_minutes"])
+                                log_minutes=p["log_minutes"], managed=p["managed"])
     except errors.Mongo2PgError as exc:
         module.fail_json(msg=redact.redact_text(str(exc)))
         return

@@ -17,30 +17,20 @@ import psycopg2
 import pymongo
 import pytest
 from ansible_run import ROOT, playbook
+from lab_helpers import SECRETS_ARG, lab_secrets
+from lab_helpers import api as _api
+from lab_helpers import health as _health
 
 from mongo2pg.ids import objectid_from_uuid
 from mongo2pg.ops import backup, monitor
 
 pytestmark = pytest.mark.lab
 ARTIFACTS = ROOT / "artifacts" / "local"
-SECRETS_ARG = ("-e", f"@{ROOT / '.lab' / 'lab-secrets.yml'}")
 
 
 def _lab_secrets() -> list[str]:
-    text = (ROOT / ".lab" / "lab-secrets.yml").read_text()
-    return [line.split('"')[1] for line in text.splitlines() if line.startswith("lab_")]
-
-
-def _api(method: str, path: str, body: dict | None = None):
-    req = urllib.request.Request("http://127.0.0.1:18080" + path, method=method, headers={"Content-Type": "application/json"},
-                                 data=json.dumps(body).encode() if body is not None else None)
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
-def _health() -> dict:
-    with urllib.request.urlopen("http://127.0.0.1:18080/health", timeout=5) as resp:
-        return json.loads(resp.read())
+    """The passwords the self-hosted runbook passes (the provider's admin password is the managed lab's)."""
+    return [v for k, v in lab_secrets().items() if k != "lab_admin_password"]
 
 
 @pytest.fixture(scope="module")

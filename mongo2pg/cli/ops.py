@@ -62,7 +62,8 @@ def cmd_monitor(args) -> int:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"--endpoints {args.endpoints}: {exc}") from None
     snap = monitor.snapshot(args.pg_uri, args.health_url, args.disk_path, host_name=args.host_name,
-                            app_url=args.app_url, endpoints=endpoints, pg_log=args.pg_log, log_minutes=args.log_minutes)
+                            app_url=args.app_url, endpoints=endpoints, pg_log=args.pg_log, log_minutes=args.log_minutes,
+                            managed=args.managed)
     breaches = monitor.evaluate(snap, thresholds)
     monitor.append_history(args.history, snap, breaches)
     db, host = snap["database"], snap["host"]
@@ -73,8 +74,10 @@ def cmd_monitor(args) -> int:
           f"active {db['active_queries']}, longest {db['longest_query_seconds']}s, waiting {db['waiting_queries']}, "
           f"connections {db['connections']}/{db['max_connections']}; "
           f"log errors/min {errors['per_minute'] if errors else '-'}; changes waiting "
-          f"{db['changes_waiting'] if db['changes_waiting'] is not None else '-'}; cpu {host['cpu_percent']}%, "
-          f"memory {host['memory_percent']}%, disk {host['disk_percent']}% of {host['disk_path']}")
+          f"{db['changes_waiting'] if db['changes_waiting'] is not None else '-'}; "
+          + (f"cpu, memory, disk {host['source']}" if host.get("managed") else
+             f"cpu {host['cpu_percent']}%, memory {host['memory_percent']}%, disk {host['disk_percent']}% of "
+             f"{host['disk_path']}"))
     for e in snap.get("endpoints") or []:
         print(f"  endpoint {e['name']}: {e['status']} {e['ms'] if e['ms'] is not None else '-'} ms "
               f"(target {e.get('max_ms') or '-'} ms)")

@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--history", default="monitoring-history.jsonl", help="JSON-lines history (default: %(default)s)")
     mo.add_argument("--disk-path", help="file system whose usage counts (default: PostgreSQL's data directory, "
                     "which must then be on this host)")
+    mo.add_argument("--managed", action="store_true",
+                    help="a provider's server (no host of ours): what SQL gives; CPU, memory, disk and its log are "
+                    "left to the provider's console")
     mo.add_argument("--host-name", help="name of the measured host in the snapshot (default: this host's name)")
     mo.add_argument("--app-url", help="the application's base URL, for --endpoints")
     mo.add_argument("--endpoints", metavar="FILE",

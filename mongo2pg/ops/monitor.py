@@ -44,6 +44,10 @@ _LOG_TAIL_BYTES = 8 << 20
 CRITERIA: dict[str, float] = {"uptime_percent": 99.9, "cpu_percent": 80, "memory_percent": 85}
 
 
+# Where a managed server's host figures are: not here.
+PROVIDER_CONSOLE = "from the provider's console"
+
+
 def _cpu_percent(interval: float = 0.5) -> float:
     def sample() -> tuple[int, int]:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -172,9 +176,11 @@ def endpoint_checks(app_url: str, endpoints: list[dict], timeout: float = 10.0) 
 
 def snapshot(pg_uri: str, health_url: str | None = None, disk_path: str | None = None, *,
              host_name: str | None = None, app_url: str | None = None, endpoints: list[dict] | None = None,
-             pg_log: str | None = None, log_minutes: float = 5) -> dict[str, Any]:
+             pg_log: str | None = None, log_minutes: float = 5, managed: bool = False) -> dict[str, Any]:
     """Every figure, measured here. The disk is PostgreSQL's data directory's file system unless `disk_path`
-    says otherwise; the log is the server's current log file unless `pg_log` says otherwise."""
+    says otherwise; the log is the server's current log file unless `pg_log` says otherwise. `managed`: a
+    provider's server with no host of ours, so what SQL gives, and CPU, memory, disk and the log left to the
+    provider's console (None, named so in the snapshot and the report)."""
     snap: dict[str, Any] = {"taken_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if health_url:
         snap["health"] = _health(health_url)
@@ -187,6 +193,11 @@ def snapshot(pg_uri: str, health_url: str | None = None, disk_path: str | None =
     finally:
         conn.close()
     snap["database"]["data_directory"] = data_dir
+    if managed:
+        snap["database"]["log_errors"] = None
+        snap["host"] = {"name": host_name or "managed", "managed": True, "source": PROVIDER_CONSOLE,
+                        "cpu_percent": None, "memory_percent": None, "disk_percent": None, "disk_path": None}
+        return snap
     disk_path = disk_path or data_dir
     if not os.path.isdir(disk_path):
         raise ConfigError(f"PostgreSQL's data directory {disk_path} is not on this host ({socket.gethostname()}): "
@@ -235,7 +246,7 @@ def evaluate(snap: dict[str, Any], thresholds: dict[str, float] | None = None) -
     for key, where in (("active_queries", db), ("longest_query_seconds", db), ("waiting_queries", db),
                        ("connections_percent", db), ("cpu_percent", host), ("memory_percent", host),
                        ("disk_percent", host)):
-        if where[key] > t[key]:
+        if where.get(key) is not None and where[key] > t[key]:
             breaches.append(f"{key}: {where[key]:g} > {t[key]:g}")
     errors = db.get("log_errors")
     if errors and errors["per_minute"] > t["pg_errors_per_minute"]:
@@ -264,25 +275,31 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
 
 
 def summarize(history: list[dict[str, Any]], criteria: dict[str, float] | None = None) -> dict[str, Any]:
-    """The window against the success criteria the snapshots can show (uptime, CPU, memory)."""
+    """The window against the success criteria the snapshots can show (uptime, CPU, memory); on a managed server
+    CPU and memory are the provider's to show, and `judged` says which criteria were."""
     c = {**CRITERIA, **(criteria or {})}
     if not history:
         return {"samples": 0, "success": False, "reasons": ["no monitoring snapshot taken"]}
     with_health = [s for s in history if "health" in s]
     up = sum(1 for s in with_health if s["health"]["ok"])
     uptime = round(100.0 * up / len(with_health), 2) if with_health else None
-    cpu = [s["host"]["cpu_percent"] for s in history]
-    mem = [s["host"]["memory_percent"] for s in history]
+    cpu = [s["host"]["cpu_percent"] for s in history if s["host"].get("cpu_percent") is not None]
+    mem = [s["host"]["memory_percent"] for s in history if s["host"].get("memory_percent") is not None]
     out = {"samples": len(history), "from": history[0]["taken_at"], "to": history[-1]["taken_at"],
-           "uptime_percent": uptime, "cpu_percent_avg": round(sum(cpu) / len(cpu), 1), "cpu_percent_max": max(cpu),
-           "memory_percent_avg": round(sum(mem) / len(mem), 1), "memory_percent_max": max(mem),
-           "snapshots_with_breaches": sum(1 for s in history if s.get("breaches"))}
+           "uptime_percent": uptime, "cpu_percent_avg": round(sum(cpu) / len(cpu), 1) if cpu else None,
+           "cpu_percent_max": max(cpu, default=None),
+           "memory_percent_avg": round(sum(mem) / len(mem), 1) if mem else None, "memory_percent_max": max(mem, default=None),
+           "snapshots_with_breaches": sum(1 for s in history if s.get("breaches")),
+           "judged": [k for k, v in (("uptime", uptime), ("cpu", cpu), ("memory", mem)) if v not in (None, [])],
+           "not_measured": [k for k, v in (("cpu", cpu), ("memory", mem)) if not v]}
+    if out["not_measured"]:
+        out["not_measured_source"] = PROVIDER_CONSOLE
     reasons = []
     if uptime is not None and uptime < c["uptime_percent"]:
         reasons.append(f"uptime {uptime}% < {c['uptime_percent']}%")
-    if out["cpu_percent_avg"] > c["cpu_percent"]:
+    if cpu and out["cpu_percent_avg"] > c["cpu_percent"]:
         reasons.append(f"average CPU {out['cpu_percent_avg']}% > {c['cpu_percent']}%")
-    if out["memory_percent_avg"] > c["memory_percent"]:
+    if mem and out["memory_percent_avg"] > c["memory_percent"]:
         reasons.append(f"average memory {out['memory_percent_avg']}% > {c['memory_percent']}%")
     out.update(success=not reasons, reasons=reasons)
     return out

@@ -210,8 +210,9 @@ def html_page(data: dict[str, Any], md: str) -> str:
     hist = data["monitoring"]
     if hist:
         charts.append(_line("Health endpoint latency", [s["health"]["ms"] or 0 for s in hist if "health" in s], "ms"))
-        charts.append(_line("Database host CPU", [s["host"]["cpu_percent"] for s in hist], "%"))
-        charts.append(_line("Database host memory", [s["host"]["memory_percent"] for s in hist], "%"))
+        if not hist[-1]["host"].get("managed"):  # a managed server's are in the provider's console
+            charts.append(_line("Database host CPU", [s["host"]["cpu_percent"] for s in hist], "%"))
+            charts.append(_line("Database host memory", [s["host"]["memory_percent"] for s in hist], "%"))
         charts.append(_line("PostgreSQL connections", [s["database"]["connections"] for s in hist], "connections"))
     status, _ = verdict(data)
     style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 12px;color:#222;line-height:1.4}"

@@ -173,14 +173,18 @@ def _stability(data: dict[str, Any]) -> list[str]:
         return []
     errors = [s["database"]["log_errors"]["per_minute"] for s in hist if s["database"].get("log_errors")]
     conns = [s["database"]["connections"] for s in hist]
+    managed = bool(hist[-1]["host"].get("managed"))
     out = ["## Stability and resources", "",
            f"- {mon['samples']} monitoring snapshots of {hist[-1]['host'].get('name', 'the database host')}, "
            f"{mon['from']} to {mon['to']}",
            f"- Uptime: {mon['uptime_percent']}% of health checks answered (criterion 99.9%)",
-           f"- PostgreSQL errors: {max(errors) if errors else '-'} per minute at most, from its own log",
+           "- PostgreSQL errors: " + (f"{max(errors) if errors else '-'} per minute at most, from its own log"
+                                        if not managed else "from the provider's console (its log is not ours)"),
            f"- Connections: {min(conns)} to {max(conns)} (of {hist[-1]['database']['max_connections']})",
            f"- CPU: average {mon['cpu_percent_avg']}%, peak {mon['cpu_percent_max']}%; memory: average "
-           f"{mon['memory_percent_avg']}%, peak {mon['memory_percent_max']}%",
+           f"{mon['memory_percent_avg']}%, peak {mon['memory_percent_max']}%" if not mon.get("not_measured") else
+           f"- CPU, memory and disk: {mon.get('not_measured_source', 'not measured')} (a managed server: the "
+           f"criteria judged here are {', '.join(mon.get('judged') or ['none'])})",
            f"- 48-hour success criteria met so far: {'yes' if mon['success'] else 'NO: ' + '; '.join(mon['reasons'])}"]
     return out + [""]
 
