@@ -2,7 +2,7 @@
 
 - `parser.py`: the one parser (the migration's and validation's flags made from the engine's options)
 - one module of handlers per wing: `migration.py`, `schema.py`, `validation.py`, `ops.py`, `reverse.py`,
-  `fixtures.py`, `incident.py` (record, remigrate); `common.py` for what they share. A handler parses nothing and holds no logic an Ansible
+  `fixtures.py`, `incident.py` (record, remigrate), `online.py` (change capture before the bulk); `common.py` for what they share. A handler parses nothing and holds no logic an Ansible
   module would need: it calls the engine and prints.
 
 Exit codes: 0 success, 1 a data gate failed (unreconciled counts, validation FAIL, a guard stopped
@@ -18,7 +18,7 @@ import sys
 
 from ..errors import Mongo2PgError
 from ..redact import redact_text
-from . import fixtures, incident, migration, ops, reverse, schema, validation
+from . import fixtures, incident, migration, online, ops, reverse, schema, validation
 from .parser import build_parser
 
 COMMANDS = {"migrate": migration.cmd_migrate, "plan": migration.cmd_plan, "status": migration.cmd_status,
@@ -27,7 +27,7 @@ COMMANDS = {"migrate": migration.cmd_migrate, "plan": migration.cmd_plan, "statu
             "sample-data": fixtures.cmd_sample_data, "validate": validation.cmd_validate,
             "dump": ops.cmd_dump, "restore": ops.cmd_restore, "monitor": ops.cmd_monitor,
             "estimate": ops.cmd_estimate, "report": ops.cmd_report, "capture": reverse.cmd_capture,
-            "reverse-sync": reverse.cmd_reverse_sync, "reverse-validate": reverse.cmd_reverse_validate}
+            "online": online.cmd_online, "reverse-sync": reverse.cmd_reverse_sync, "reverse-validate": reverse.cmd_reverse_validate}
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 

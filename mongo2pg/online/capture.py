@@ -1,0 +1,261 @@
+"""Change streams on every mapped collection, opened before the bulk read: each batch of events is reduced to
+the `_id`s it changed (`mongo2pg.online_changes`: one row per document, the last operation and a sequence
+number) and committed with every stream's resume token (`mongo2pg.online_streams`) in one transaction.
+
+Why ids and not the events' documents: the change is applied later by reading the document as it is then
+(or removing it when it is gone), so an event replayed after a crash marks the same id again and changes
+nothing. A stream that cannot resume from its stored token (the server's history rolled past it) stops the
+capture with one line naming the collection: that collection must be bulked again, never skipped."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg2
+import pymongo.errors
+from bson import json_util
+from psycopg2 import sql
+from psycopg2.extras import execute_values
+
+from ..connect import pg_connect
+from ..errors import ConfigError, ConnectionFailed
+from ..migration.state import STATE
+
+# Server codes for a change stream whose resume point is gone: ChangeStreamHistoryLost, ChangeStreamFatalError,
+# CappedPositionLost (real MongoDB; the lab's stand-in keeps ~1,000 events and answers an unknown token
+# with nothing, which only a stored-token check on real MongoDB can tell).
+HISTORY_LOST = {286, 280, 136}
+
+
+def online_ddl() -> list[sql.Composable]:
+    s = STATE
+    return [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s),
+        sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}.online_seq").format(s),
+        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.online_streams (
+            collection TEXT PRIMARY KEY, token JSONB, events BIGINT NOT NULL DEFAULT 0,
+            last_event_at TIMESTAMPTZ, opened_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT now())""").format(s),
+        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.online_changes (
+            collection TEXT NOT NULL, source_id TEXT NOT NULL, op TEXT NOT NULL, seq BIGINT NOT NULL,
+            changed_at TIMESTAMPTZ, PRIMARY KEY (collection, source_id))""").format(s),
+    ]
+
+
+def id_key(_id: Any) -> str:
+    """A document's `_id` as stored in online_changes: canonical extended JSON, any BSON type, reversible."""
+    return json_util.dumps(_id, json_options=json_util.CANONICAL_JSON_OPTIONS)
+
+
+def id_from_key(key: str) -> Any:
+    return json_util.loads(key)
+
+
+def _event_time(event: dict) -> datetime | None:
+    t = event.get("clusterTime") or event.get("wallTime")
+    if t is None:
+        return None
+    if hasattr(t, "as_datetime"):  # a BSON Timestamp (real MongoDB)
+        return t.as_datetime()
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+@dataclass
+class Batch:
+    ids: dict[tuple[str, str], tuple[str, datetime | None]] = field(default_factory=dict)
+    tokens: dict[str, Any] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+    last_at: dict[str, datetime] = field(default_factory=dict)
+
+    def add(self, collection: str, event: dict, token: Any) -> None:
+        at = _event_time(event)
+        key = event.get("documentKey", {}).get("_id")
+        if key is not None:  # invalidate/drop events carry none: their token still moves
+            self.ids[(collection, id_key(key))] = (event.get("operationType", "?"), at)
+        self.tokens[collection] = token
+        self.events[collection] = self.events.get(collection, 0) + 1
+        if at:
+            self.last_at[collection] = at
+
+    def __len__(self) -> int:
+        return sum(self.events.values())
+
+
+class Capture:
+    """Streams on `collections` of `db` (a pymongo Database), state in the PostgreSQL at `pg_uri`."""
+
+    def __init__(self, pg_uri: str, db, collections: list[str], batch: int = 1000, flush_seconds: float = 0.5):
+        self.pg_uri, self.db, self.collections = pg_uri, db, collections
+        self.batch, self.flush_seconds = batch, flush_seconds
+        self.streams: dict[str, Any] = {}
+        self.conn = None
+        self.applied_events = 0
+        self.lag_seconds: float | None = None
+
+    def open(self) -> dict[str, str]:
+        """Each stream from its stored token, or from now (its opening token stored at once, so a capture
+        killed before its first event still resumes from where the bulk read began). Returns how each opened."""
+        self.conn = pg_connect(self.pg_uri, "mongo2pg online capture")
+        with self.conn.cursor() as cur:
+            for stmt in online_ddl():
+                cur.execute(stmt)
+            cur.execute(sql.SQL("SELECT collection, token FROM {}.online_streams").format(STATE))
+            stored = dict(cur.fetchall())
+        self.conn.commit()
+        how = {}
+        for name in self.collections:
+            token = stored.get(name)
+            self.streams[name] = self._watch(name, token)
+            if token is None:
+                self._store_tokens({name: self.streams[name].resume_token}, opened=True)
+                how[name] = "from now"
+            else:
+                how[name] = "resumed from its stored token"
+        return how
+
+    def _watch(self, name: str, token: Any):
+        try:
+            return self.db[name].watch(resume_after=token, batch_size=self.batch)
+        except pymongo.errors.OperationFailure as exc:
+            raise self._lost(name, exc) from None
+
+    def _lost(self, name: str, exc: Exception) -> Exception:
+        code = getattr(exc, "code", None)
+        if code in HISTORY_LOST:
+            return ConfigError(f"collection {name}: its change stream cannot resume from the stored token (the "
+                               f"server's history has rolled past it, code {code}): bulk {name} again, then "
+                               f"`mongo2pg online reset --collection {name}` and start the capture")
+        return ConfigError(f"collection {name}: change stream failed: {exc}")
+
+    def step(self) -> int:
+        """Read events until a batch is full or flush_seconds pass, then commit them with the tokens."""
+        batch = Batch()
+        deadline = time.monotonic() + self.flush_seconds
+        while len(batch) < self.batch and time.monotonic() < deadline:
+            got = False
+            for name, stream in self.streams.items():
+                try:
+                    event = stream.try_next()
+                except pymongo.errors.OperationFailure as exc:
+                    raise self._lost(name, exc) from None
+                if event is not None:
+                    batch.add(name, event, stream.resume_token)
+                    got = True
+            if not got:
+                time.sleep(0.02)
+        if batch.events:
+            self._commit(batch)
+        return len(batch)
+
+    def _commit(self, batch: Batch) -> None:
+        with self.conn.cursor() as cur:
+            if batch.ids:
+                execute_values(cur, sql.SQL("""INSERT INTO {}.online_changes (collection, source_id, op, seq, changed_at)
+                    SELECT c, i, o, nextval({}), t::timestamptz FROM (VALUES %s) v(c, i, o, t)
+                    ON CONFLICT (collection, source_id) DO UPDATE
+                    SET op = EXCLUDED.op, seq = EXCLUDED.seq, changed_at = EXCLUDED.changed_at""").format(
+                    STATE, sql.Literal("mongo2pg.online_seq")).as_string(cur),
+                    [(c, i, op, at.isoformat() if at else None) for (c, i), (op, at) in batch.ids.items()])
+            self._store_tokens(batch.tokens, cur=cur, events=batch.events, last_at=batch.last_at)
+        self.conn.commit()
+        self.applied_events += len(batch)
+        if batch.last_at:
+            self.lag_seconds = max(0.0, (datetime.now(UTC) - max(batch.last_at.values())).total_seconds())
+
+    def _store_tokens(self, tokens: dict[str, Any], cur=None, opened: bool = False, events=None, last_at=None) -> None:
+        own = cur is None
+        cur = cur or self.conn.cursor()
+        for name, token in tokens.items():
+            cur.execute(sql.SQL("""INSERT INTO {}.online_streams (collection, token, events, last_event_at)
+                VALUES (%s, %s, %s, %s) ON CONFLICT (collection) DO UPDATE
+                SET token = EXCLUDED.token, events = {}.online_streams.events + EXCLUDED.events,
+                    last_event_at = coalesce(EXCLUDED.last_event_at, {}.online_streams.last_event_at),
+                    updated_at = now()""").format(STATE, STATE, STATE),
+                (name, json.dumps(token) if token is not None else None, (events or {}).get(name, 0),
+                 (last_at or {}).get(name)))
+        if own:
+            self.conn.commit()
+            cur.close()
+
+    def run(self, until: Callable[[], bool], progress: Callable[[str], None] | None = None,
+            retry_seconds: float = 300) -> int:
+        """Steps until `until()`; a lost source or target is waited for (up to retry_seconds) and the streams
+        reopened from the committed tokens: the events after them are read again."""
+        lost_since: float | None = None
+        last_line = time.monotonic()
+        while not until():
+            try:
+                if self.conn is None or self.conn.closed:
+                    self.open()
+                self.step()
+                lost_since = None
+            except (pymongo.errors.AutoReconnect, pymongo.errors.ServerSelectionTimeoutError,
+                    psycopg2.OperationalError, psycopg2.InterfaceError, ConnectionFailed) as exc:
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > retry_seconds:
+                    raise ConnectionFailed(f"online capture: connection lost for {retry_seconds:g} s: "
+                                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                if progress:
+                    progress(f"connection lost ({type(exc).__name__}), retrying from the stored tokens")
+                self.close()
+                time.sleep(1)
+                continue
+            if progress and time.monotonic() - last_line >= 5:
+                last_line = time.monotonic()
+                progress(self.line())
+        return self.applied_events
+
+    def line(self) -> str:
+        lag = f"{self.lag_seconds:.1f}" if self.lag_seconds is not None else "-"
+        return f"online capture: {self.applied_events} events captured; {lag} s behind the source at the last event"
+
+    def close(self) -> None:
+        for s in self.streams.values():
+            try:
+                s.close()
+            except pymongo.errors.PyMongoError:
+                pass
+        self.streams = {}
+        if self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.close()
+            except psycopg2.Error:
+                pass
+        self.conn = None
+
+
+def status(pg_uri: str) -> dict[str, Any]:
+    """Per collection: events captured, the last event's time, documents marked to read again."""
+    conn = pg_connect(pg_uri, "mongo2pg online status")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('mongo2pg.online_streams') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return {"capturing": False, "collections": {}}
+            cur.execute(sql.SQL("""SELECT s.collection, s.events, s.last_event_at, s.updated_at,
+                                          (SELECT count(*) FROM {}.online_changes c WHERE c.collection = s.collection)
+                                   FROM {}.online_streams s ORDER BY s.collection""").format(STATE, STATE))
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    return {"capturing": True, "collections": {
+        c: {"events": e, "last_event_at": a.isoformat() if a else None, "token_stored_at": u.isoformat(),
+            "documents_changed": n} for c, e, a, u, n in rows}}
+
+
+def reset(pg_uri: str, collection: str) -> None:
+    """Forget a collection's stored token and changes (after it was bulked again): its stream opens from now."""
+    conn = pg_connect(pg_uri, "mongo2pg online reset")
+    try:
+        with conn.cursor() as cur:
+            for t in ("online_streams", "online_changes"):
+                cur.execute(sql.SQL("DELETE FROM {}.{} WHERE collection = %s").format(STATE, sql.Identifier(t)),
+                            (collection,))
+        conn.commit()
+    finally:
+        conn.close()
