@@ -82,6 +82,12 @@ options:
     description: 'Start over: empty the target tables and the checkpoint instead of resuming.'
     type: bool
     default: false
+  online:
+    description: 'The bulk of an online migration: the source keeps changing while it is read (its changes captured
+      by `mongo2pg online capture`, opened first), so counts are reconciled at cutover, after the catch-up, not at
+      the end of this read.'
+    type: bool
+    default: false
   warn_error_rate:
     description: A HIGH line, with the top reasons, when a table rejects more than this fraction of its records.
     type: float
@@ -165,6 +171,7 @@ ARGUMENT_SPEC = {
     "progress_sheet": {"type": "path"},
     "progress_sheet_seconds": {"type": "float", "default": 10.0},
     "fresh": {"type": "bool", "default": False},
+    "online": {"type": "bool", "default": False},
     "warn_error_rate": {"type": "float", "default": 0.01},
     "max_error_rate": {"type": "float", "default": 0.05},
     "min_free_disk": {"type": "float", "default": 0.1},

@@ -80,8 +80,12 @@ def print_summary(summary) -> None:
     print(f"\nTotal: {tot['source']:,} documents, {tot['loaded']:,} loaded, {tot['rejected']:,} rejected, "
           f"{tot['fixups']:,} fix-ups, {tot['junction_rows']:,} junction rows in {tot['seconds']:.1f}s "
           f"({tot['documents_per_second']:,} documents/s)")
-    print("Reconciled: source = loaded + rejected for every table" if tot["reconciled"]
-          else "NOT RECONCILED: see the tables marked above")
+    if summary.online and not tot["reconciled"]:
+        print("Online: the source changed while it was read; its counts are reconciled at cutover, after the "
+              "catch-up (mongo2pg online apply, then validate)")
+    else:
+        print("Reconciled: source = loaded + rejected for every table" if tot["reconciled"]
+              else "NOT RECONCILED: see the tables marked above")
     if summary.unmapped_collections:
         print(f"Source collections not in the mapping (not migrated): {', '.join(summary.unmapped_collections)}")
     if summary.unknown_fields:

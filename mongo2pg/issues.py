@@ -21,6 +21,7 @@ from .files import open_private
 REJECT = "reject"  # the record was not loaded
 FIXUP = "fixup"  # the record was loaded, something in it changed or was dropped
 REMIGRATED = "remigrated"  # a fix-up's reason: the record was re-read from the source and loaded (remigrate)
+REMOVED = "removed"  # a fix-up's reason: the document left the source after the bulk read (online catch-up)
 
 # The columns of mongo2pg.rejects, in the order of Issue's fields.
 REJECT_COLUMNS = ("severity", "tbl", "source_id", "uuid", "reason", "field", "message", "document")
@@ -99,7 +100,8 @@ def read_error_log(path: str | Path) -> Iterator[Issue]:
 
 class ErrorLogAccount:
     """What the error log accounts for, per table: rejected ids, fields set to NULL, dropped links. A record
-    loaded again later (a `remigrated` entry) is no longer rejected, nor its fields fixed."""
+    loaded again later (a `remigrated` entry), or gone from the source since (`removed`), is no longer
+    rejected, nor its fields fixed."""
 
     def __init__(self, path: str | Path | None = None):
         self.rejected: dict[str, set[str]] = defaultdict(set)
@@ -112,7 +114,7 @@ class ErrorLogAccount:
     def take(self, issues: Iterable[Issue]) -> ErrorLogAccount:
         """Account for these entries, in the order they were logged."""
         for i in issues:
-            if i.reason == REMIGRATED:  # loaded since (mongo2pg remigrate): what was logged of it before is past
+            if i.reason in (REMIGRATED, REMOVED):  # loaded again since, or gone: what was logged of it is past
                 self.rejected[i.table].discard(i.source_id)
                 for (table, _), ids in self.fixed.items():
                     if table == i.table:

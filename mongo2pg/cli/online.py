@@ -16,6 +16,8 @@ def cmd_online(args) -> int:
     if args.action == "status":
         print(json.dumps(capture.status(args.pg_uri), indent=1))
         return 0
+    if args.action == "apply":
+        return _apply(args)
     if args.action == "reset":
         need(args, "collection")
         capture.reset(args.pg_uri, args.collection)
@@ -55,4 +57,30 @@ def _capture(args) -> int:
     finally:
         cap.close()
     print(f"online: {n} events captured this run")
+    return 0
+
+
+def _apply(args) -> int:
+    from ..connect import pg_connect
+    from ..mapping import load_mapping
+    from ..online.apply import apply_waiting, waiting
+    from ..pooler import refuse_transaction_pooler
+    from ..source.readers import open_source
+
+    need(args, "mongo-uri")
+    refuse_transaction_pooler(args.pg_uri)
+    conn = pg_connect(args.pg_uri, "mongo2pg online apply")
+    source = open_source(args.mongo_uri, None, args.db)
+    try:
+        before = waiting(conn)
+        start = time.monotonic()
+        done = apply_waiting(conn, source, load_mapping(args.mapping), batch=args.batch, error_log=args.error_log,
+                             progress=lambda line: print(line, file=sys.stderr, flush=True))
+        seconds = time.monotonic() - start
+    finally:
+        source.close()
+        conn.close()
+    rate = before / seconds if seconds > 0 else 0.0
+    print(f"online apply: {before} changed documents in {seconds:.1f} s ({rate:.0f}/s): {done.loaded} loaded, "
+          f"{done.removed} removed, {len(done.rejected)} rejected (reasons in the error log)")
     return 0

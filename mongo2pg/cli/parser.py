@@ -155,14 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--reader", action="append", default=[], metavar="ROLE",
                     help="a role that may count the waiting changes (default: pg_monitor)")
     on = sub.add_parser("online", help="online migration, its first part: change streams opened before the bulk "
-                        "read, changed ids stored with their resume tokens (capture, status, reset)")
-    on.add_argument("action", choices=["capture", "status", "reset"])
+                        "read, changed ids stored with their resume tokens (capture); the marked documents applied (apply)")
+    on.add_argument("action", choices=["capture", "apply", "status", "reset"])
     add_knobs(on, RunOptions, only=("pg_uri", "mongo_uri", "db", "mapping", "retry_seconds"))
     on.add_argument("--batch", type=int, default=1000, help="events per committed batch (default: %(default)s)")
     on.add_argument("--seconds", type=float, default=0, help="stop after this many seconds (default: run until stopped)")
     on.add_argument("--until-idle", type=float, default=0, metavar="SECONDS",
                     help="stop once no event came for this many seconds")
     on.add_argument("--collection", help="the collection to forget (reset)")
+    on.add_argument("--error-log", help="the migration's error log, for apply's rejects (default: none)")
     for name, text in (("reverse-sync", "apply the captured changes to MongoDB, until none waits (rollback)"),
                        ("reverse-validate", "MongoDB against PostgreSQL for every captured change: PASS or FAIL")):
         rv = sub.add_parser(name, help=text)

@@ -29,6 +29,9 @@ class Options(RunOptions):
                                       "% complete, speed, errors), appended while it runs", path=True)
     progress_sheet_seconds: float = knob(10.0, "seconds between a loading table's rows in the progress sheet")
     fresh: bool = knob(False, "start over: empty the target tables and the checkpoint instead of resuming")
+    online: bool = knob(False, "the bulk of an online migration: the source keeps changing while it is read (its "
+                        "changes captured by `mongo2pg online capture`, opened first), so counts are reconciled at "
+                        "cutover, after the catch-up, not at the end of this read")
     # The runbook's real-time decision tree (6.2 step 4): a HIGH line over warn_error_rate, a checkpointed
     # stop over max_error_rate, under min_free_disk on the target, or under min_free_memory here; no
     # progress for hang_seconds of the load is reported, and stopped when on_hang is "stop".

@@ -47,12 +47,15 @@ def logged_rejects(conn, reasons: list[str] | None) -> list[tuple[str, str]]:
     return [(t, i) for t, i, r in rows if not reasons or r in reasons]
 
 
-def remigrate(conn, source, mapping: Mapping, wanted: list[tuple[Table, Any]], error_log: str | None) -> Outcome:
+def remigrate(conn, source, mapping: Mapping, wanted: list[tuple[Table, Any]], error_log: str | None,
+              note: str = "re-read from the source and loaded by mongo2pg remigrate", note_all: bool = True) -> Outcome:
     """Load each (table, _id) from the source again, then the records that referenced one of them and lost
     that reference when it was rejected (set NULL, or rejected themselves for it), and so on; one
-    transaction, a savepoint per record."""
+    transaction, a savepoint per record. Each loaded record gets a `remigrated` entry saying `note`; with
+    note_all False only one the log spoke of before (the online catch-up loads many it never did)."""
     out = Outcome()
     finder = _Finder(source)
+    _prime(finder, mapping, wanted)
     seen: set[tuple[str, str]] = set()
     round_: list[tuple[Table, Any]] = list(wanted)
     while round_:
@@ -70,7 +73,7 @@ def remigrate(conn, source, mapping: Mapping, wanted: list[tuple[Table, Any]], e
                 doc = docs.get(str(_id))
                 if doc is None:
                     out.not_in_source.append(f"{tname} {_id}")
-                elif _one(conn, finder, mapping, table, transform, doc, out):
+                elif _one(conn, finder, mapping, table, transform, doc, out, note, note_all):
                     children += _orphans(conn, finder, mapping, table, doc["_id"])
         round_ = children
     with conn.cursor() as cur:
@@ -111,8 +114,27 @@ def _orphans(conn, finder: _Finder, mapping: Mapping, parent: Table, _id: Any) -
     return out
 
 
+def _prime(finder: _Finder, mapping: Mapping, wanted: list[tuple[Table, Any]]) -> None:
+    """Ask the finder about every wanted record at once: one read per (collection, field) for them all, not
+    one per record."""
+    ids: dict[str, set] = {}
+    for table, _id in wanted:
+        ids.setdefault(table.name, set()).add(_id)
+    for tname, these in ids.items():
+        for j in mapping.junctions.values():
+            for src in j.sources:
+                held = j.right if src.holds == "right" else j.left
+                if held.references == tname:
+                    finder.of(src.collection, src.field, these)
+        for t in mapping.tables.values():
+            for c in t.columns:
+                if c.references == tname:
+                    finder.of(t.collection, c.source, these | {str(x) for x in these})
+
+
 def _one(conn, finder: _Finder, mapping: Mapping, table: Table, transform: TableTransform, doc: dict,
-         out: Outcome) -> bool:
+         out: Outcome, note: str = "re-read from the source and loaded by mongo2pg remigrate",
+         note_all: bool = True) -> bool:
     """Load one document again; True when it was loaded."""
     key, tname = str(doc["_id"]), table.name
     result = transform.convert_batch([doc])
@@ -143,9 +165,19 @@ def _one(conn, finder: _Finder, mapping: Mapping, table: Table, transform: Table
         out.issues.append(refusal)
         return False
     out.loaded.append(f"{tname} {key}")
-    out.issues += fixups + [Issue(FIXUP, tname, key, rid, REMIGRATED, None,
-                                  "re-read from the source and loaded by mongo2pg remigrate")]
+    # the remigrated entry first: it makes the record's earlier entries past, not the fix-ups of this load
+    if note_all or logged_before(conn, tname, key):
+        out.issues.append(Issue(FIXUP, tname, key, rid, REMIGRATED, None, note))
+    out.issues += fixups
     return True
+
+
+def logged_before(conn, tname: str, key: str) -> bool:
+    """Whether the log holds any entry of this record (a reject, or a fix-up its new load makes past)."""
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {}.rejects WHERE tbl = %s AND source_id = %s)").format(STATE),
+                    (tname, key))
+        return cur.fetchone()[0]
 
 
 def _stage(cur, table: Table, columns: list[str], line: str) -> None:

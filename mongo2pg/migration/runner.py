@@ -180,7 +180,9 @@ def _post_load(opts: Options, mapping: Mapping, source, parts, results, progress
         unknown: dict[str, Counter[str]] = defaultdict(Counter)
         for r in results:  # a split table's ranges each report theirs
             unknown[r["table"]].update(r.get("unknown_fields", {}))
-        summary = Summary(status="complete" if all(t.reconciled for t in reports) else "unreconciled",
+        # Online, the source changes while it is read: its counts are proven after the catch-up, at cutover.
+        summary = Summary(status="complete" if opts.online or all(t.reconciled for t in reports) else "unreconciled",
+                          online=opts.online,
                           seconds=time.monotonic() - started, tables=reports, junctions=junctions,
                           unmapped_collections=sorted(source.collections() - set(mapping.by_collection)),
                           unknown_fields={t: dict(c) for t, c in unknown.items() if c}, error_log=opts.error_log,

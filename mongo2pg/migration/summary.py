@@ -40,6 +40,7 @@ class Summary:
     source: str = ""
     target: str = ""
     stages: dict[str, float] = field(default_factory=dict)  # seconds by stage (stages.py says which are wall)
+    online: bool = False  # the source kept changing under the read: its counts are reconciled at cutover
 
     def totals(self) -> dict[str, Any]:
         src = sum(t.source for t in self.tables)
@@ -51,7 +52,7 @@ class Summary:
                 "documents_per_second": round(src / self.seconds) if self.seconds else 0}
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "totals": self.totals(), "source": self.source, "target": self.target,
+        return {"status": self.status, "online": self.online, "totals": self.totals(), "source": self.source, "target": self.target,
                 # The rate from the unrounded seconds: a small table loads in well under a millisecond.
                 "tables": [dict(asdict(t), seconds=round(t.seconds, 3), reconciled=t.reconciled,
                                 records_per_second=round(t.source / t.seconds) if t.seconds else None)

@@ -1,0 +1,131 @@
+"""The catch-up: the documents the capture marked (`mongo2pg.online_changes`) made what the source holds now.
+
+A batch of marked ids, oldest first: each document is read as it is now, by `_id`; one still there is loaded
+through the migration's own rules (remigrate: the transform, its rejects, the references' policies, the
+unique indexes, the junction rule from both sides' arrays, and the records that had lost their reference
+to it), one gone is removed with its junction rows (its children's references follow the foreign keys'
+ON DELETE). The batch's marks are deleted in the same transaction, each only if the capture did not mark
+its document again meanwhile (its sequence number unchanged): applying a change twice changes nothing, and
+a change that arrives while its document is applied is applied again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg2 import sql
+from psycopg2.extras import execute_values
+
+from ..ids import bad_id_reason, document_id, row_id
+from ..issues import FIXUP, REJECT, REMOVED, Issue, append_issues
+from ..mapping import Mapping, Table
+from ..migration.remigrate import logged_before, remigrate
+from ..migration.state import STATE, insert_issues
+from .capture import id_from_key
+
+NOTE = "re-read from the source and loaded by the online catch-up"
+
+
+@dataclass
+class Applied:
+    loaded: int = 0
+    removed: int = 0
+    rejected: list[Any] = field(default_factory=list)
+    batches: int = 0
+
+
+def waiting(conn) -> int:
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('mongo2pg.online_changes') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return 0
+        cur.execute(sql.SQL("SELECT count(*) FROM {}.online_changes").format(STATE))
+        n = cur.fetchone()[0]
+    conn.rollback()
+    return n
+
+
+def apply_waiting(conn, source, mapping: Mapping, batch: int = 500, error_log: str | None = None,
+                  progress=None) -> Applied:
+    """Batches until no change waits."""
+    out = Applied()
+    tables_of: dict[str, list[Table]] = {}
+    for t in mapping.tables.values():
+        tables_of.setdefault(t.collection, []).append(t)
+    while True:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT collection, source_id, seq FROM {}.online_changes ORDER BY seq LIMIT %s")
+                        .format(STATE), (batch,))
+            marks = cur.fetchall()
+        if not marks:
+            conn.rollback()
+            return out
+        wanted: list[tuple[Table, Any]] = []
+        gone: list[tuple[Table, Any]] = []
+        by_coll: dict[str, list[Any]] = {}
+        for coll, key, _seq in marks:
+            by_coll.setdefault(coll, []).append(id_from_key(key))
+        for coll, ids in by_coll.items():
+            present = source.fetch(coll, {str(i) for i in ids})
+            for table in tables_of.get(coll, []):
+                for _id in ids:
+                    if bad_id_reason(_id, table.text_id) is not None:
+                        continue  # an _id the table cannot hold: the bulk rejected it, and so would this
+                    (wanted if str(_id) in present else gone).append((table, _id))
+        issues: list[Issue] = []
+        with conn.cursor() as cur:
+            for table, _id in gone:
+                out.removed += _remove(conn, cur, mapping, table, _id, issues)
+            insert_issues(cur, issues)
+            execute_values(cur, sql.SQL("DELETE FROM {}.online_changes c USING (VALUES %s) v(collection, source_id, seq) "
+                                        "WHERE (c.collection, c.source_id, c.seq) = (v.collection, v.source_id, v.seq::bigint)")
+                           .format(STATE).as_string(cur), marks)
+        # one transaction: remigrate commits the loads with the removals and the marks deleted above
+        done = remigrate(conn, source, mapping, wanted, error_log, note=NOTE, note_all=False)
+        if error_log and issues:
+            append_issues(error_log, issues)
+        out.loaded += len(done.loaded)
+        out.rejected += done.rejected
+        out.batches += 1
+        if progress:
+            progress(f"online apply: batch {out.batches}: {len(done.loaded)} loaded, {len(gone)} gone, "
+                     f"{len(done.rejected)} rejected")
+
+
+def _remove(conn, cur, mapping: Mapping, table: Table, _id: Any, issues: list[Issue]) -> int:
+    """A document gone from the source: its row and its junction rows; the rows that referenced it settled by
+    their column's policy as the migration's settle step does (set NULL, or rejected), each logged; a
+    `removed` entry makes what the log said of the document past."""
+    rid, key = row_id(_id), str(_id)
+    for t in mapping.tables.values():
+        for c in t.columns:
+            if c.references != table.name or c.on_dangling == "keep":
+                continue
+            if c.on_dangling == "reject":
+                cur.execute(sql.SQL("SELECT {pk}::text FROM {t} WHERE {c} = %s").format(
+                    pk=sql.Identifier(t.pk.name), t=sql.Identifier(t.name), c=sql.Identifier(c.name)), (rid,))
+                for (child,) in cur.fetchall():
+                    child_id = document_id(child, t.text_id)
+                    _remove(conn, cur, mapping, t, child_id, issues)
+                    issues.append(Issue(REJECT, t.name, str(child_id), child, "dangling_reference", c.source,
+                                        f"required reference {c.source} -> {table.name} {rid} does not exist "
+                                        "(removed from the source)"))
+                continue
+            cur.execute(sql.SQL("UPDATE {t} SET {c} = NULL WHERE {c} = %s RETURNING {pk}::text").format(
+                t=sql.Identifier(t.name), c=sql.Identifier(c.name), pk=sql.Identifier(t.pk.name)), (rid,))
+            for (child,) in cur.fetchall():
+                issues.append(Issue(FIXUP, t.name, str(document_id(child, t.text_id)), child, "dangling_reference",
+                                    c.source, f"reference {c.source} -> {table.name} {rid} does not exist: set to "
+                                    "NULL (policy on_dangling: null; removed from the source)"))
+    for j in mapping.junctions.values():
+        for side in (j.left, j.right):
+            if side.references == table.name:
+                cur.execute(sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+                    sql.Identifier(j.name), sql.Identifier(side.column)), (rid,))
+    cur.execute(sql.SQL("DELETE FROM {} WHERE {} = %s::{}").format(
+        sql.Identifier(table.name), sql.Identifier(table.pk.name), sql.SQL(table.pk.type)), (rid,))
+    removed = cur.rowcount
+    if logged_before(conn, table.name, key):
+        issues.append(Issue(FIXUP, table.name, key, rid, REMOVED, None,
+                            "gone from the source after the bulk read: removed by the online catch-up"))
+    return removed
