@@ -97,7 +97,7 @@ def test_status_and_reset_speak_for_each_collection(mongo, pg_db):
     proc.communicate(timeout=60)
     st = subprocess.run([sys.executable, "-m", "mongo2pg", "online", "status", "--pg-uri", pg_db],
                         capture_output=True, text=True)
-    assert st.returncode == 0 and '"Tasks": {' in st.stdout and '"documents_changed": 1' in st.stdout, st.stdout
+    assert st.returncode == 0 and '"Tasks": {' in st.stdout and '"documents_waiting": 1' in st.stdout, st.stdout
     r = subprocess.run([sys.executable, "-m", "mongo2pg", "online", "reset", "--pg-uri", pg_db, "--collection", "Tasks"],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "Tasks forgotten" in r.stdout

@@ -230,7 +230,8 @@ class Capture:
 
 
 def status(pg_uri: str) -> dict[str, Any]:
-    """Per collection: events captured, the last event's time, documents marked to read again."""
+    """Documents waiting for the catch-up (marked, not yet applied), the last event's time and its age; per
+    collection the same with the events captured."""
     conn = pg_connect(pg_uri, "mongo2pg online status")
     try:
         with conn.cursor() as cur:
@@ -243,9 +244,13 @@ def status(pg_uri: str) -> dict[str, Any]:
             rows = cur.fetchall()
     finally:
         conn.close()
-    return {"capturing": True, "collections": {
-        c: {"events": e, "last_event_at": a.isoformat() if a else None, "token_stored_at": u.isoformat(),
-            "documents_changed": n} for c, e, a, u, n in rows}}
+    last = max((a for _, _, a, _, _ in rows if a), default=None)
+    return {"capturing": True, "documents_waiting": sum(n for *_, n in rows),
+            "last_event_at": last.isoformat() if last else None,
+            "seconds_since_last_event": round((datetime.now(UTC) - last).total_seconds(), 1) if last else None,
+            "collections": {c: {"events": e, "last_event_at": a.isoformat() if a else None,
+                                "token_stored_at": u.isoformat(), "documents_waiting": n}
+                            for c, e, a, u, n in rows}}
 
 
 def reset(pg_uri: str, collection: str) -> None:
