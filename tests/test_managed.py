@@ -5,8 +5,13 @@ the provider's console. The whole runbook against a managed server: tests/test_l
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import psycopg2
 import pytest
+from ansible_run import ROOT
+from psycopg2.extensions import parse_dsn
 
 from mongo2pg.ops import managed, monitor
 
@@ -58,3 +63,42 @@ def test_a_managed_snapshot_takes_what_sql_gives_and_the_window_is_judged_on_wha
     summary = monitor.summarize(monitor.read_history(history))
     assert summary["success"] and summary["judged"] == ["uptime"] and summary["not_measured"] == ["cpu", "memory"]
     assert summary["not_measured_source"] == "from the provider's console"
+
+
+def test_a_neon_like_inventory_gives_the_app_the_pooled_url_and_every_libpq_parameter_passes_through(tmp_path):
+    """The managed inventory with a provider's endpoints (Neon's shape: a -pooler host, channel_binding):
+    the app's DATABASE_URL is the pooled one and DIRECT_URL the server; channel_binding reaches every URI
+    and the admin login's libpq parameters untouched, and libpq reads it back."""
+    given = {"pg_host": "ep-cool-darkness-123456.us-east-2.aws.neon.tech", "pg_port": 5432,
+             "pg_pooled_host": "ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech", "pg_pooled_port": 5432,
+             "pg_tls": {"sslmode": "verify-full", "sslrootcert": "system", "channel_binding": "require"},
+             "pg_provider": "neon", "pg_admin_database": "neondb",
+             "lab_pg_password": "m p@ss", "lab_app_password": "a p@ss", "lab_monitor_password": "x",
+             "lab_admin_password": "adm/n"}
+    out = tmp_path / "urls.json"
+    play = tmp_path / "p.yml"
+    play.write_text("""
+- name: The URIs a managed inventory makes
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy:
+        dest: "{{ out }}"
+        mode: "0600"
+        content: "{{ {'app': app_cutover_database_url, 'direct': app_cutover_direct_url, 'migration': migration_pg_uri,
+                      'admin': pg_admin_uri, 'login': pg_admin_login} | to_json }}"
+""")
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "managed"),
+                        str(play), "-e", json.dumps({**given, "out": str(out)})], capture_output=True, text=True,
+                       cwd=ROOT, env={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    urls = json.loads(out.read_text())
+    app, direct = parse_dsn(urls["app"]), parse_dsn(urls["direct"])
+    assert app["host"].endswith("-pooler.us-east-2.aws.neon.tech") and app["password"] == "a p@ss"
+    assert direct["host"] == given["pg_host"] and direct["user"] == "nextcrm"
+    for name in ("app", "direct", "migration", "admin"):
+        dsn = parse_dsn(urls[name])
+        assert dsn["channel_binding"] == "require" and dsn["sslmode"] == "verify-full", name
+    assert parse_dsn(urls["admin"])["dbname"] == "neondb" and parse_dsn(urls["admin"])["password"] == "adm/n"
+    assert urls["login"]["connect_params"] == {"channel_binding": "require"}
+    assert urls["login"]["ca_cert"] == "system" and urls["login"]["login_user"] == "lab_admin"
