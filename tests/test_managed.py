@@ -56,7 +56,9 @@ def test_a_managed_snapshot_takes_what_sql_gives_and_the_window_is_judged_on_wha
     snap = monitor.snapshot(pg.uri(), managed=True, host_name="rds")
     assert snap["host"] == {"name": "rds", "managed": True, "source": "from the provider's console",
                             "cpu_percent": None, "memory_percent": None, "disk_percent": None, "disk_path": None}
-    assert snap["database"]["connections"] >= 1 and snap["database"]["database_bytes"] > 0
+    db = snap["database"]
+    assert db["connections"] >= 1 and db["database_bytes"] > 0 and 0 < db["cache_hit_percent"] <= 100
+    assert (db["deadlocks"], db["lock_waits"], db["replicas"], db["replica_lag_seconds"]) == (0, 0, 0, None)
     assert monitor.evaluate(snap) == []  # nothing to judge is no breach
     history = tmp_path / "history.jsonl"
     monitor.append_history(history, {**snap, "health": {"ok": True, "ms": 5.0, "status": 200}}, [])

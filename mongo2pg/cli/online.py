@@ -40,16 +40,16 @@ def _capture(args) -> int:
     resumed = sum(1 for h in how.values() if h != "from now")
     print(f"online: streams open on {len(how)} collections ({resumed} resumed from their stored tokens); "
           "the bulk read may start now", flush=True)
-    start = time.monotonic()
-    idle_since = [time.monotonic()]
-    seen = [0]
+    start = idle_since = time.monotonic()
+    seen = 0
 
     def until() -> bool:
-        if cap.applied_events != seen[0]:
-            seen[0], idle_since[0] = cap.applied_events, time.monotonic()
+        nonlocal seen, idle_since
+        if cap.captured_events != seen:
+            seen, idle_since = cap.captured_events, time.monotonic()
         if args.seconds and time.monotonic() - start >= args.seconds:
             return True
-        return bool(args.until_idle) and time.monotonic() - idle_since[0] >= args.until_idle
+        return bool(args.until_idle) and time.monotonic() - idle_since >= args.until_idle
 
     try:
         n = cap.run(until, progress=lambda line: print(line, file=sys.stderr, flush=True),

@@ -23,6 +23,7 @@ from ..mapping import Junction, Mapping, Table
 from ..source.codec import to_extended_json
 from ..transform.links import own_links
 from ..transform.table import TableTransform
+from .settle import dangling_issue
 from .state import STATE, insert_issues
 
 
@@ -202,12 +203,9 @@ def _settle_references(cur, mapping: Mapping, table: Table, key: str, rid: str, 
         if got is None or c.on_dangling == "keep":
             continue
         if c.on_dangling == "reject":
-            return Issue(REJECT, table.name, key, rid, "dangling_reference", c.source,
-                         f"required reference {c.source} -> {parent.name} {got[0]} does not exist")
+            return dangling_issue(table.name, key, rid, c, parent.name, got[0])
         cur.execute(sql.SQL("UPDATE m2p_remigrate SET {} = NULL").format(sql.Identifier(c.name)))
-        fixups.append(Issue(FIXUP, table.name, key, rid, "dangling_reference", c.source,
-                            f"reference {c.source} -> {parent.name} {got[0]} does not exist: set to NULL "
-                            "(policy on_dangling: null)"))
+        fixups.append(dangling_issue(table.name, key, rid, c, parent.name, got[0]))
     return None
 
 

@@ -8,10 +8,26 @@ from psycopg2 import sql
 from ..connect import run_on_connections
 from ..ids import document_id, objectid_from_uuid
 from ..issues import FIXUP, REJECT, Issue
-from ..mapping import Mapping, Table
+from ..mapping import Column, Mapping, Table
 from ..source.codec import to_extended_json
 from .options import Options
 from .state import STATE, insert_issues, read_checkpoint, write_checkpoint
+
+
+def dangling_issue(table: str, key: str | None, rid: str, col: Column, parent: str, ref: str,
+                   document: str | None = None) -> Issue:
+    """What the log says of a reference to a row that does not exist, by the column's policy: the record
+    rejected, its reference set to NULL, or kept (the bulk's settle step, remigrate and the online
+    catch-up say it alike)."""
+    if col.on_dangling == "reject":
+        return Issue(REJECT, table, key, rid, "dangling_reference", col.source,
+                     f"required reference {col.source} -> {parent} {ref} does not exist", document)
+    if col.on_dangling == "null":
+        return Issue(FIXUP, table, key, rid, "dangling_reference", col.source,
+                     f"reference {col.source} -> {parent} {ref} does not exist: set to NULL (policy on_dangling: null)")
+    return Issue(FIXUP, table, None, rid, "dangling_reference_kept", col.source,
+                 f"reference {col.source} -> {parent} {ref} does not exist: kept "
+                 "(policy on_dangling: keep; the foreign key is created NOT VALID)")
 
 
 def settle_references(opts: Options, conn, mapping: Mapping, source, events) -> None:
@@ -85,9 +101,7 @@ def _settle_column(conn, mapping: Mapping, source, t: Table, col) -> list[Issue]
             originals = source.fetch(t.collection, {str(document_id(u, t.text_id)) for u, _ in rows}) if rows else {}
             for u, ref in rows:
                 oid = str(document_id(u, t.text_id))
-                issues.append(Issue(REJECT, t.name, oid, u, "dangling_reference", col.source,
-                                    f"required reference {col.source} -> {parent.name} {ref} does not exist",
-                                    to_extended_json(originals.get(oid))))
+                issues.append(dangling_issue(t.name, oid, u, col, parent.name, ref, to_extended_json(originals.get(oid))))
             tcp = read_checkpoint(cur, f"table:{t.name}")
             tcp.loaded -= len(rows)
             tcp.rejected += len(rows)
@@ -98,16 +112,12 @@ def _settle_column(conn, mapping: Mapping, source, t: Table, col) -> list[Issue]
                                    WHERE c.id = d.id RETURNING c.id::text, d.old::text""").format(
                 t=tid, col=cid, cond=dangling))
             for u, ref in cur.fetchall():
-                issues.append(Issue(FIXUP, t.name, str(document_id(u, t.text_id)), u, "dangling_reference",
-                                    col.source, f"reference {col.source} -> {parent.name} {ref} does not "
-                                    "exist: set to NULL (policy on_dangling: null)"))
+                issues.append(dangling_issue(t.name, str(document_id(u, t.text_id)), u, col, parent.name, ref))
         else:
             cur.execute(sql.SQL("SELECT c.id::text, c.{col}::text FROM {t} c WHERE {cond}").format(
                 t=tid, col=cid, cond=dangling))
             for u, ref in cur.fetchall():
-                issues.append(Issue(FIXUP, t.name, None, u, "dangling_reference_kept", col.source,
-                                    f"reference {col.source} -> {parent.name} {ref} does not exist: kept "
-                                    "(policy on_dangling: keep; the foreign key is created NOT VALID)"))
+                issues.append(dangling_issue(t.name, None, u, col, parent.name, ref))
         insert_issues(cur, issues)
         cp.done, cp.fixups = True, sum(1 for i in issues if i.severity == "fixup")
         cp.rejected = sum(1 for i in issues if i.severity == "reject")

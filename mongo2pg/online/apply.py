@@ -17,9 +17,10 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from ..ids import bad_id_reason, document_id, row_id
-from ..issues import FIXUP, REJECT, REMOVED, Issue, append_issues
+from ..issues import FIXUP, REMOVED, Issue, append_issues
 from ..mapping import Mapping, Table
 from ..migration.remigrate import logged_before, remigrate
+from ..migration.settle import dangling_issue
 from ..migration.state import STATE, insert_issues
 from .capture import id_from_key
 
@@ -107,16 +108,12 @@ def _remove(conn, cur, mapping: Mapping, table: Table, _id: Any, issues: list[Is
                 for (child,) in cur.fetchall():
                     child_id = document_id(child, t.text_id)
                     _remove(conn, cur, mapping, t, child_id, issues)
-                    issues.append(Issue(REJECT, t.name, str(child_id), child, "dangling_reference", c.source,
-                                        f"required reference {c.source} -> {table.name} {rid} does not exist "
-                                        "(removed from the source)"))
+                    issues.append(dangling_issue(t.name, str(child_id), child, c, table.name, rid))
                 continue
             cur.execute(sql.SQL("UPDATE {t} SET {c} = NULL WHERE {c} = %s RETURNING {pk}::text").format(
                 t=sql.Identifier(t.name), c=sql.Identifier(c.name), pk=sql.Identifier(t.pk.name)), (rid,))
             for (child,) in cur.fetchall():
-                issues.append(Issue(FIXUP, t.name, str(document_id(child, t.text_id)), child, "dangling_reference",
-                                    c.source, f"reference {c.source} -> {table.name} {rid} does not exist: set to "
-                                    "NULL (policy on_dangling: null; removed from the source)"))
+                issues.append(dangling_issue(t.name, str(document_id(child, t.text_id)), child, c, table.name, rid))
     for j in mapping.junctions.values():
         for side in (j.left, j.right):
             if side.references == table.name:

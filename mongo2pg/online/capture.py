@@ -94,7 +94,7 @@ class Capture:
         self.batch, self.flush_seconds = batch, flush_seconds
         self.streams: dict[str, Any] = {}
         self.conn = None
-        self.applied_events = 0
+        self.captured_events = 0
         self.lag_seconds: float | None = None
 
     def open(self) -> dict[str, str]:
@@ -112,7 +112,7 @@ class Capture:
             token = stored.get(name)
             self.streams[name] = self._watch(name, token)
             if token is None:
-                self._store_tokens({name: self.streams[name].resume_token}, opened=True)
+                self._store_tokens({name: self.streams[name].resume_token})
                 how[name] = "from now"
             else:
                 how[name] = "resumed from its stored token"
@@ -163,11 +163,11 @@ class Capture:
                     [(c, i, op, at.isoformat() if at else None) for (c, i), (op, at) in batch.ids.items()])
             self._store_tokens(batch.tokens, cur=cur, events=batch.events, last_at=batch.last_at)
         self.conn.commit()
-        self.applied_events += len(batch)
+        self.captured_events += len(batch)
         if batch.last_at:
             self.lag_seconds = max(0.0, (datetime.now(UTC) - max(batch.last_at.values())).total_seconds())
 
-    def _store_tokens(self, tokens: dict[str, Any], cur=None, opened: bool = False, events=None, last_at=None) -> None:
+    def _store_tokens(self, tokens: dict[str, Any], cur=None, events=None, last_at=None) -> None:
         own = cur is None
         cur = cur or self.conn.cursor()
         for name, token in tokens.items():
@@ -208,11 +208,11 @@ class Capture:
             if progress and time.monotonic() - last_line >= 5:
                 last_line = time.monotonic()
                 progress(self.line())
-        return self.applied_events
+        return self.captured_events
 
     def line(self) -> str:
         lag = f"{self.lag_seconds:.1f}" if self.lag_seconds is not None else "-"
-        return f"online capture: {self.applied_events} events captured; {lag} s behind the source at the last event"
+        return f"online capture: {self.captured_events} events captured; {lag} s behind the source at the last event"
 
     def close(self) -> None:
         for s in self.streams.values():

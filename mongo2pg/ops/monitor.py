@@ -98,6 +98,22 @@ def _database(conn) -> dict[str, Any]:
             ORDER BY pg_total_relation_size(relid) DESC LIMIT 10""")
         out["largest_tables"] = [{"table": t, "bytes": b, "seq_scan": s, "idx_scan": i, "rows": n}
                                  for t, b, s, i, n in cur.fetchall()]
+        # What SQL tells wherever the server runs (a managed one included): the buffer cache, the database's
+        # own error counters, the longest open transaction, sessions waiting on a lock, the replicas' lag.
+        cur.execute("""
+            SELECT round(100.0 * blks_hit / nullif(blks_hit + blks_read, 0), 1), deadlocks, conflicts,
+                   xact_rollback,
+                   (SELECT coalesce(extract(epoch FROM max(now() - xact_start)), 0) FROM pg_stat_activity
+                    WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()),
+                   (SELECT count(*) FROM pg_locks WHERE NOT granted),
+                   (SELECT count(*) FROM pg_stat_replication),
+                   (SELECT extract(epoch FROM max(replay_lag)) FROM pg_stat_replication)
+            FROM pg_stat_database WHERE datname = current_database()""")
+        hit, deadlocks, conflicts, rollbacks, longest_xact, lock_waits, replicas, lag = cur.fetchone()
+        out.update(cache_hit_percent=float(hit) if hit is not None else None, deadlocks=deadlocks,
+                   conflicts=conflicts, rollbacks=rollbacks, longest_transaction_seconds=round(float(longest_xact), 1),
+                   lock_waits=lock_waits, replicas=replicas,
+                   replica_lag_seconds=round(float(lag), 1) if lag is not None else None)
         cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
         if cur.fetchone():
             cur.execute("""
