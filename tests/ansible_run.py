@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -15,6 +16,25 @@ def playbook(*args: str, inventory: str | Path | None = None, env_extra: dict | 
     env.update(env_extra or {})
     return subprocess.run([PLAYBOOK, "-i", str(inventory or ROOT / "inventories" / "local"), *args],
                           capture_output=True, text=True, cwd=ROOT, env=env)
+
+
+def render(expression: str, work: Path, extra_vars: dict, inventory: str | Path | None = None) -> str:
+    """What `{{ expression }}` renders to in a play on localhost with this inventory and extra vars, as the
+    phases render it (the project's filters and group vars); the play's own failure fails the caller."""
+    out, play = work / "rendered", work / "render.yml"
+    play.write_text(f"""
+- name: Render an expression
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy:
+        dest: "{{{{ out }}}}"
+        mode: "0600"
+        content: "{{{{ {expression} }}}}"
+""")
+    r = playbook(str(play), "-e", json.dumps({**extra_vars, "out": str(out)}), inventory=inventory)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    return out.read_text()
 
 
 def recap(stdout: str, host: str = "localhost") -> dict[str, int]:

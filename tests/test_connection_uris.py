@@ -4,7 +4,6 @@ TLS parameters, and SCRAM verifiers that PostgreSQL accepts, so no password reac
 from __future__ import annotations
 
 import importlib.util
-import json
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import psycopg2
 import pymongo
 import pytest
-from ansible_run import playbook
+from ansible_run import render
 
 from mongo2pg.redact import redact_uri
 
@@ -76,21 +75,10 @@ def test_a_mongodb_uri_keeps_the_password_whole(mongo):
 
 def test_ansible_builds_the_same_uri_through_the_filter(tmp_path):
     """The filter as the phases use it, through ansible-playbook and ansible.cfg's filter_plugins."""
-    play = tmp_path / "p.yml"
-    play.write_text("""
-- name: Build a URI
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - ansible.builtin.copy:
-        dest: "{{ out }}"
-        mode: "0600"
-        content: "{{ {'user': 'm', 'password': pw, 'host': '::1', 'port': 5432, 'database': 'nextcrm',
-                      'params': {'sslmode': 'verify-full', 'sslrootcert': '/etc/ssl/pg ca.pem'}} | postgresql_uri }}"
-""")
-    r = playbook(str(play), "-e", json.dumps({"out": str(tmp_path / "uri"), "pw": HOSTILE}))
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert (tmp_path / "uri").read_text() == (
+    uri = render("{'user': 'm', 'password': pw, 'host': '::1', 'port': 5432, 'database': 'nextcrm', "
+                 "'params': {'sslmode': 'verify-full', 'sslrootcert': '/etc/ssl/pg ca.pem'}} | postgresql_uri",
+                 tmp_path, {"pw": HOSTILE})
+    assert uri == (
         "postgresql://m:p%40ss%3Aw%2Fo%23r%25d%3Fx%26y%20z@[::1]:5432/nextcrm?sslmode=verify-full"
         "&sslrootcert=%2Fetc%2Fssl%2Fpg%20ca.pem")
 

@@ -6,11 +6,10 @@ the provider's console. The whole runbook against a managed server: tests/test_l
 from __future__ import annotations
 
 import json
-import subprocess
 
 import psycopg2
 import pytest
-from ansible_run import ROOT
+from ansible_run import ROOT, render
 from psycopg2.extensions import parse_dsn
 
 from mongo2pg.ops import managed, monitor
@@ -77,24 +76,9 @@ def test_a_neon_like_inventory_gives_the_app_the_pooled_url_and_every_libpq_para
              "pg_provider": "neon", "pg_admin_database": "neondb",
              "lab_pg_password": "m p@ss", "lab_app_password": "a p@ss", "lab_monitor_password": "x",
              "lab_admin_password": "adm/n"}
-    out = tmp_path / "urls.json"
-    play = tmp_path / "p.yml"
-    play.write_text("""
-- name: The URIs a managed inventory makes
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - ansible.builtin.copy:
-        dest: "{{ out }}"
-        mode: "0600"
-        content: "{{ {'app': app_cutover_database_url, 'direct': app_cutover_direct_url, 'migration': migration_pg_uri,
-                      'admin': pg_admin_uri, 'login': pg_admin_login} | to_json }}"
-""")
-    r = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "managed"),
-                        str(play), "-e", json.dumps({**given, "out": str(out)})], capture_output=True, text=True,
-                       cwd=ROOT, env={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": "/usr/bin:/bin"})
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    urls = json.loads(out.read_text())
+    urls = json.loads(render("{'app': app_cutover_database_url, 'direct': app_cutover_direct_url, "
+                             "'migration': migration_pg_uri, 'admin': pg_admin_uri, 'login': pg_admin_login} | to_json",
+                             tmp_path, given, inventory=ROOT / "inventories" / "managed"))
     app, direct = parse_dsn(urls["app"]), parse_dsn(urls["direct"])
     assert app["host"].endswith("-pooler.us-east-2.aws.neon.tech") and app["password"] == "a p@ss"
     assert direct["host"] == given["pg_host"] and direct["user"] == "nextcrm"
