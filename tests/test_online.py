@@ -4,6 +4,7 @@ ends marked to be read again, with its last operation; the resume tokens commit 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -170,39 +171,64 @@ class _App(threading.Thread):
             time.sleep(0.005)
 
 
-def test_bulk_while_the_app_writes_then_the_catch_up_equals_an_offline_run_and_validates(mongo, pg, tmp_path):
+def _service(action: str, pg_uri: str, mongo_uri: str, db: str, folder, *extra: str) -> subprocess.CompletedProcess:
+    return _engine("online", action, "--pg-uri", pg_uri, "--mongo-uri", mongo_uri, "--db", db,
+                   "--pid-file", str(folder / "online.pid"), "--log-file", str(folder / "online.log"),
+                   "--status-file", str(folder / "online-status.json"), "--error-log", str(folder / "online-errors.log"),
+                   *extra)
+
+
+def test_online_bulk_while_the_app_writes_killed_service_and_cutover_equal_an_offline_run(mongo, pg, tmp_path):
+    """The service (capture and catch-up) started before the bulk; the app writes through the bulk and the
+    catch-up, a duplicate email among its writes while the bulk reads; the service killed with SIGKILL and
+    started again; the cutover killed mid-drain and run again. The tables then equal an offline run of the
+    final source, table by table, the duplicate is a duplicate_key reject, and validation passes."""
     db_name = "online_e2e"
     write_live(pymongo.MongoClient(mongo.uri), db=db_name, scale=0.005, seed=11)
     db = pymongo.MongoClient(mongo.uri)[db_name]
     online, offline = pg.create_db("t_online_e2e"), pg.create_db("t_online_offline")
-    capture = _capture(online, mongo.uri, db_name, "--until-idle", "4")
-    _wait_open(capture)
+    started = _service("start", online, mongo.uri, db_name, tmp_path)
+    assert started.returncode == 0 and "service running" in started.stdout, started.stdout + started.stderr
+    assert mongo.uri not in (tmp_path / "online.log").read_text()
     app = _App(db, seed=5)
     app.start()
+    taken = db.Users.find_one({"email": {"$type": "string"}}, {"email": 1})["email"]
+    second_user = db.Users.insert_one({"v": 0, "email": taken, "name": "second with that email"}).inserted_id
     bulk = _engine("migrate", "--online", "--mongo-uri", mongo.uri, "--db", db_name, "--pg-uri", online, "--quiet",
                    "--error-log", str(tmp_path / "online-errors.log"))
-    app.stop.set()
-    app.join(30)
     assert bulk.returncode == 0, bulk.stdout[-3000:] + bulk.stderr[-3000:]
-    # after the bulk, during the catch-up: a second user with an email already taken (refused by the unique
-    # index the bulk built, as an offline run refuses the larger _id). During the bulk it would not be:
-    # the bulk's unique rule reads the source once before loading (found here; online mode must build
-    # unique indexes at cutover, not yet done).
-    taken = db.Users.find_one({"email": {"$type": "string"}}, {"email": 1})["email"]
-    db.Users.insert_one({"_id": ObjectId(), "v": 0, "email": taken, "name": "second with that email"})
-    out, err = capture.communicate(timeout=120)
-    assert capture.returncode == 0, err[-3000:]
-    applied = _engine("online", "apply", "--mongo-uri", mongo.uri, "--db", db_name, "--pg-uri", online,
-                      "--error-log", str(tmp_path / "online-errors.log"))
-    assert applied.returncode == 0, applied.stderr[-3000:]
-    print(f"app writes during the bulk: {app.writes}; {applied.stdout.strip()}")
-    assert app.writes > 100 and "changed documents" in applied.stdout
-    # the target is the source as it is now: what an offline run of the final source makes
+    time.sleep(2)  # the catch-up under way
+    os.kill(int((tmp_path / "online.pid").read_text()), signal.SIGKILL)
+    time.sleep(1)
+    again = _service("start", online, mongo.uri, db_name, tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    time.sleep(3)
+    app.stop.set()  # maintenance on: the app writes no more
+    app.join(30)
+    status = json.loads((tmp_path / "online-status.json").read_text())
+    assert status["state"] == "capturing" and status["events_captured"] > 0, status
+    assert _service("stop", online, mongo.uri, db_name, tmp_path).returncode == 0
+    assert json.loads((tmp_path / "online-status.json").read_text())["state"] == "stopped"
+    first = subprocess.Popen([sys.executable, "-m", "mongo2pg", "online", "cutover", "--pg-uri", online, "--mongo-uri",
+                              mongo.uri, "--db", db_name, "--idle-seconds", "2"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    first.kill()  # mid-drain: what it read and did not commit is read again
+    first.wait(10)
+    cut = _service("cutover", online, mongo.uri, db_name, tmp_path, "--report", str(tmp_path / "cutover.json"))
+    print(f"app writes: {app.writes}; {cut.stdout.strip()}")
+    assert cut.returncode == 0, cut.stdout[-3000:] + cut.stderr[-3000:] + (tmp_path / "online-errors.log").read_text()[-3000:]
+    report = json.loads((tmp_path / "cutover.json").read_text())
+    assert report["status"] == "complete" and report["totals"]["reconciled"], report
+    assert set(report["parts"]) >= {"drain", "apply", "unique keys", "indexes, foreign keys, ANALYZE"}
+    assert app.writes > 100
     done = _engine("migrate", "--mongo-uri", mongo.uri, "--db", db_name, "--pg-uri", offline, "--quiet",
                    "--error-log", str(tmp_path / "offline-errors.log"))
     assert done.returncode == 0, done.stderr[-3000:]
     got, want = table_digests(online), table_digests(offline)
     assert got == want, {t: (got[t], want[t]) for t in want if got.get(t) != want[t]}
+    log = (tmp_path / "online-errors.log").read_text()
+    assert str(second_user) in log and "duplicate_key" in log
     check = _engine("validate", "--mongo-uri", mongo.uri, "--db", db_name, "--pg-uri", online,
                     "--error-log", str(tmp_path / "online-errors.log"), "--report", str(tmp_path / "report.json"))
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-2000:]

@@ -1,10 +1,13 @@
-"""`mongo2pg online`: change capture opened before the bulk read (online migration, its first part)."""
+"""`mongo2pg online`: the online migration's commands: capture and apply (each alone), run (both in one loop,
+the service), start/stop (that service detached, with a pid file), status, cutover, reset."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 from .common import need
 
@@ -12,12 +15,24 @@ from .common import need
 def cmd_online(args) -> int:
     from ..online import capture
 
+    if args.action == "stop":
+        return _stop(args)
     need(args, "pg-uri")
     if args.action == "status":
-        print(json.dumps(capture.status(args.pg_uri), indent=1))
+        figures = capture.status(args.pg_uri)
+        if args.status_file:
+            from ..online.service import read_status
+            figures["service"] = read_status(args.status_file)
+        print(json.dumps(figures, indent=1))
         return 0
     if args.action == "apply":
         return _apply(args)
+    if args.action == "run":
+        return _run(args)
+    if args.action == "start":
+        return _start(args)
+    if args.action == "cutover":
+        return _cutover(args)
     if args.action == "reset":
         need(args, "collection")
         capture.reset(args.pg_uri, args.collection)
@@ -62,8 +77,9 @@ def _capture(args) -> int:
 
 def _apply(args) -> int:
     from ..connect import pg_connect
+    from ..errors import ConfigError
     from ..mapping import load_mapping
-    from ..online.apply import apply_waiting, waiting
+    from ..online.apply import apply_waiting, bulk_complete, waiting
     from ..pooler import refuse_transaction_pooler
     from ..source.readers import open_source
 
@@ -72,6 +88,8 @@ def _apply(args) -> int:
     conn = pg_connect(args.pg_uri, "mongo2pg online apply")
     source = open_source(args.mongo_uri, None, args.db)
     try:
+        if not bulk_complete(conn):
+            raise ConfigError("the bulk has not completed (mongo2pg migrate --online): the changes wait for it")
         before = waiting(conn)
         start = time.monotonic()
         done = apply_waiting(conn, source, load_mapping(args.mapping), batch=args.batch, error_log=args.error_log,
@@ -84,3 +102,70 @@ def _apply(args) -> int:
     print(f"online apply: {before} changed documents in {seconds:.1f} s ({rate:.0f}/s): {done.loaded} loaded, "
           f"{done.removed} removed, {len(done.rejected)} rejected (reasons in the error log)")
     return 0
+
+
+def _source_and_mapping(args):
+    from ..mapping import load_mapping
+    from ..pooler import refuse_transaction_pooler
+    from ..source.readers import open_source
+
+    need(args, "mongo-uri")
+    refuse_transaction_pooler(args.pg_uri)
+    return open_source(args.mongo_uri, None, args.db), load_mapping(args.mapping)
+
+
+def _run(args) -> int:
+    from ..online.service import Service
+
+    source, mapping = _source_and_mapping(args)
+    try:
+        return Service(args.pg_uri, source, mapping, args.status_file, args.error_log, batch=min(args.batch, 500),
+                       alarm_seconds=args.alarm_minutes * 60, retry_seconds=args.retry_seconds).run()
+    finally:
+        source.close()
+
+
+def _start(args) -> int:
+    from ..online.service import start
+
+    need(args, "mongo-uri", "pid-file", "log-file", "status-file")
+    # The connection strings go to the service through its environment, never its command line (ps shows that).
+    os.environ.update(MONGO2PG_PG_URI=args.pg_uri, MONGO2PG_MONGO_URI=args.mongo_uri)
+    argv = ["--db", args.db, "--mapping", args.mapping, "--status-file", str(Path(args.status_file).resolve()),
+            "--alarm-minutes", str(args.alarm_minutes), "--retry-seconds", str(args.retry_seconds)]
+    if args.error_log:
+        argv += ["--error-log", str(Path(args.error_log).resolve())]
+    pid = start(argv, args.pid_file, args.log_file, args.status_file)
+    print(f"online: service running (pid {pid}); its figures: {args.status_file}, its log: {args.log_file}")
+    return 0
+
+
+def _stop(args) -> int:
+    from ..online.service import stop
+
+    need(args, "pid-file")
+    pid = stop(args.pid_file)
+    print(f"online: service stopped (pid {pid})" if pid else "online: no service was running")
+    return 0
+
+
+def _cutover(args) -> int:
+    from ..files import write_private
+    from ..online.cutover import cutover
+
+    source, mapping = _source_and_mapping(args)
+    try:
+        done = cutover(args.pg_uri, source, mapping, args.error_log, idle_seconds=args.idle_seconds,
+                       progress=lambda line: print(line, file=sys.stderr, flush=True))
+    finally:
+        source.close()
+    report = done.to_json()
+    if args.report:
+        write_private(args.report, json.dumps(report, indent=1) + "\n")
+    parts = ", ".join(f"{k} {v:.1f} s" for k, v in report["parts"].items())
+    print(f"online cutover: {report['status']} in {report['seconds']:.1f} s ({parts}); {report['drained_events']} "
+          f"events drained, {report['loaded']} loaded, {report['removed']} removed, {report['rejected']} rejected, "
+          f"{report['duplicates_rejected']} duplicates of a unique key rejected")
+    for t in report["unreconciled"]:
+        print(f"  NOT RECONCILED {t['table']}: source {t['source']} != loaded {t['loaded']} + rejected {t['rejected']}")
+    return 0 if report["status"] == "complete" else 1

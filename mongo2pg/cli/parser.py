@@ -154,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_knobs(ca, RunOptions, only=("pg_uri", "mapping", "retry_seconds"))
     ca.add_argument("--reader", action="append", default=[], metavar="ROLE",
                     help="a role that may count the waiting changes (default: pg_monitor)")
-    on = sub.add_parser("online", help="online migration, its first part: change streams opened before the bulk "
-                        "read, changed ids stored with their resume tokens (capture); the marked documents applied (apply)")
-    on.add_argument("action", choices=["capture", "apply", "status", "reset"])
+    on = sub.add_parser("online", help="online migration: change streams opened before the bulk read, changed ids "
+                        "stored with their resume tokens (capture), the marked documents applied (apply); both in one "
+                        "long-running loop (run; start/stop it detached), and the cutover (drain, unique keys, indexes, "
+                        "counts)")
+    on.add_argument("action", choices=["capture", "apply", "run", "start", "stop", "status", "cutover", "reset"])
     add_knobs(on, RunOptions, only=("pg_uri", "mongo_uri", "db", "mapping", "retry_seconds"))
     on.add_argument("--batch", type=int, default=1000, help="events per committed batch (default: %(default)s)")
     on.add_argument("--seconds", type=float, default=0, help="stop after this many seconds (default: run until stopped)")
@@ -164,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stop once no event came for this many seconds")
     on.add_argument("--collection", help="the collection to forget (reset)")
     on.add_argument("--error-log", help="the migration's error log, for apply's rejects (default: none)")
+    on.add_argument("--status-file", help="run/start: the service's figures as JSON, rewritten every second (0600); "
+                    "status: read it too")
+    on.add_argument("--pid-file", help="start/stop: the detached service's pid file (0600)")
+    on.add_argument("--log-file", help="start: the detached service's log (0600, appended)")
+    on.add_argument("--alarm-minutes", type=float, default=5,
+                    help="run: a HIGH line when the backlog grows this long (default: %(default)s)")
+    on.add_argument("--idle-seconds", type=float, default=1.0,
+                    help="cutover: the drain ends when no event came for this long (default: %(default)s)")
+    on.add_argument("--report", help="cutover: its parts and counts as JSON here (0600)")
     for name, text in (("reverse-sync", "apply the captured changes to MongoDB, until none waits (rollback)"),
                        ("reverse-validate", "MongoDB against PostgreSQL for every captured change: PASS or FAIL")):
         rv = sub.add_parser(name, help=text)

@@ -49,7 +49,8 @@ def logged_rejects(conn, reasons: list[str] | None) -> list[tuple[str, str]]:
 
 
 def remigrate(conn, source, mapping: Mapping, wanted: list[tuple[Table, Any]], error_log: str | None,
-              note: str = "re-read from the source and loaded by mongo2pg remigrate", note_all: bool = True) -> Outcome:
+              note: str = "re-read from the source and loaded by mongo2pg remigrate", note_all: bool = True,
+              commit: bool = True) -> Outcome:
     """Load each (table, _id) from the source again, then the records that referenced one of them and lost
     that reference when it was rejected (set NULL, or rejected themselves for it), and so on; one
     transaction, a savepoint per record. Each loaded record gets a `remigrated` entry saying `note`; with
@@ -79,9 +80,10 @@ def remigrate(conn, source, mapping: Mapping, wanted: list[tuple[Table, Any]], e
         round_ = children
     with conn.cursor() as cur:
         insert_issues(cur, out.issues)
-    conn.commit()
-    if error_log:
-        append_issues(error_log, out.issues)
+    if commit:  # else the caller commits (and writes the error log), with work of its own in the transaction
+        conn.commit()
+        if error_log:
+            append_issues(error_log, out.issues)
     return out
 
 

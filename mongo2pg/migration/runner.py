@@ -173,7 +173,9 @@ def _post_load(opts: Options, mapping: Mapping, source, parts, results, progress
             with stages.timed("indexes, foreign keys, ANALYZE (wall)"):
                 schema.finalize(conn, mapping, progress=lambda name: render and render(
                     {"event": "index", "name": name}, progress), connect=opts.connect_bulk,
-                    workers=opts.worker_count(), stages=stages, analyze=True)
+                    workers=opts.worker_count(), stages=stages, analyze=True,
+                    # online, the app may write a duplicate after the unique scan: those indexes wait for cutover
+                    unique=not opts.online)
         with stages.timed("reconcile"):
             reports = reconcile(conn, mapping, source)
         write_error_log(Path(opts.error_log), state.stored_issues(conn))
@@ -226,11 +228,14 @@ def _archive(path: Path) -> Path | None:
     return dest
 
 
-def reconcile(conn, mapping: Mapping, source) -> list[TableReport]:
-    """Per table: source count, rows in the target, rejects logged. Recomputed, not trusted from counters."""
+def reconcile(conn, mapping: Mapping, source, rejected: dict[str, int] | None = None) -> list[TableReport]:
+    """Per table: source count, rows in the target, rejects logged (or `rejected`, counted by the caller).
+    Recomputed, not trusted from counters."""
     out = []
     with conn.cursor() as cur:
         counts = state.reject_counts(cur)
+        if rejected is not None:
+            counts.update({(t, REJECT): n for t, n in rejected.items()})
         for t in mapping.tables.values():
             cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t.name)))
             loaded = cur.fetchone()[0]

@@ -71,4 +71,4 @@ class Summary:
                    junctions=data["junctions"], unmapped_collections=data["unmapped_collections"],
                    unknown_fields=data["unknown_fields"], duplicate_links_merged=data.get("duplicate_links_merged", 0),
                    already_complete=already_complete, error_log=data["error_log"], source=data["source"],
-                   target=data["target"], stages=data.get("stages", {}))
+                   target=data["target"], stages=data.get("stages", {}), online=data.get("online", False))

@@ -78,12 +78,15 @@ def find_duplicates(mapping: Mapping, source, table: Table) -> dict[str, tuple[I
             found = [i for i in found if str(i) not in out]
             kept = found[0] if found else None
             for loser in found[1:]:
-                value = values[(n, key)]
-                out[str(loser)] = (idx, Issue(
-                    REJECT, table.name, str(loser), row_id(loser), "duplicate_key", ",".join(idx.columns),
-                    f"duplicate of unique key {idx.name} ({', '.join(idx.columns)}) = {value[:200]!r}: the document "
-                    f"with the smallest _id keeps it ({kept}); this one is not loaded"))
+                out[str(loser)] = (idx, duplicate_issue(table, loser, idx, values[(n, key)], kept))
     return out
+
+
+def duplicate_issue(table: Table, loser, idx: Index, value: str, kept) -> Issue:
+    """The reject of a document that loses a unique key to a smaller _id (`value`: the key's texts joined)."""
+    return Issue(REJECT, table.name, str(loser), row_id(loser), "duplicate_key", ",".join(idx.columns),
+                 f"duplicate of unique key {idx.name} ({', '.join(idx.columns)}) = {value[:200]!r}: the document "
+                 f"with the smallest _id keeps it ({kept}); this one is not loaded")
 
 
 def _document_id(ident: bytes | str) -> ObjectId | str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bson import ObjectId
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
@@ -21,8 +22,9 @@ from ..issues import FIXUP, REMOVED, Issue, append_issues
 from ..mapping import Mapping, Table
 from ..migration.remigrate import logged_before, remigrate
 from ..migration.settle import dangling_issue
-from ..migration.state import STATE, insert_issues
+from ..migration.state import STATE, insert_issues, stored_summary
 from .capture import id_from_key
+from .load import load_batch
 
 NOTE = "re-read from the source and loaded by the online catch-up"
 
@@ -46,9 +48,20 @@ def waiting(conn) -> int:
     return n
 
 
+def bulk_complete(conn) -> bool:
+    """Whether the bulk has loaded everything: before, a change applied could collide with the bulk's own
+    rows (or be emptied by a fresh start), so the catch-up waits for it; the marks keep."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('mongo2pg.run') IS NOT NULL")
+        exists = cur.fetchone()[0]
+    conn.rollback()
+    return exists and (stored_summary(conn) or {}).get("status") == "complete"
+
+
 def apply_waiting(conn, source, mapping: Mapping, batch: int = 500, error_log: str | None = None,
-                  progress=None) -> Applied:
-    """Batches until no change waits."""
+                  progress=None, max_batches: int = 0) -> Applied:
+    """Batches until no change waits (or max_batches, when given: the service's loop reads its streams
+    between them)."""
     out = Applied()
     tables_of: dict[str, list[Table]] = {}
     for t in mapping.tables.values():
@@ -58,7 +71,7 @@ def apply_waiting(conn, source, mapping: Mapping, batch: int = 500, error_log: s
             cur.execute(sql.SQL("SELECT collection, source_id, seq FROM {}.online_changes ORDER BY seq LIMIT %s")
                         .format(STATE), (batch,))
             marks = cur.fetchall()
-        if not marks:
+        if not marks or (max_batches and out.batches >= max_batches):
             conn.rollback()
             return out
         wanted: list[tuple[Table, Any]] = []
@@ -74,17 +87,28 @@ def apply_waiting(conn, source, mapping: Mapping, batch: int = 500, error_log: s
                         continue  # an _id the table cannot hold: the bulk rejected it, and so would this
                     (wanted if str(_id) in present else gone).append((table, _id))
         issues: list[Issue] = []
+        refused: list[tuple[Table, Any]] = []
         with conn.cursor() as cur:
             for table, _id in gone:
-                out.removed += _remove(conn, cur, mapping, table, _id, issues)
-            insert_issues(cur, issues)
+                out.removed += remove_row(conn, cur, mapping, table, _id, issues)
             execute_values(cur, sql.SQL("DELETE FROM {}.online_changes c USING (VALUES %s) v(collection, source_id, seq) "
                                         "WHERE (c.collection, c.source_id, c.seq) = (v.collection, v.source_id, v.seq::bigint)")
                            .format(STATE).as_string(cur), marks)
-        # one transaction: remigrate commits the loads with the removals and the marks deleted above
-        done = remigrate(conn, source, mapping, wanted, error_log, note=NOTE, note_all=False)
-        if error_log and issues:
-            append_issues(error_log, issues)
+            done = load_batch(conn, cur, source, mapping, wanted, NOTE, refused)
+            if done is None:  # PostgreSQL refused the batch: one by one, each refusal named
+                done = remigrate(conn, source, mapping, wanted, None, note=NOTE, note_all=False, commit=False)
+                logged = list(done.issues)  # remigrate has stored them
+                refused = [(mapping.tables[i.table], id_of(mapping.tables[i.table], i.source_id))
+                           for i in done.rejected if i.source_id is not None]
+            else:
+                issues += done.issues
+                logged = []
+            for table, _id in refused:  # the table holds the source as it is now: a row it refuses goes
+                remove_row(conn, cur, mapping, table, _id, issues, note=None)
+            insert_issues(cur, issues)
+        conn.commit()
+        if error_log:
+            append_issues(error_log, logged + issues)
         out.loaded += len(done.loaded)
         out.rejected += done.rejected
         out.batches += 1
@@ -93,10 +117,16 @@ def apply_waiting(conn, source, mapping: Mapping, batch: int = 500, error_log: s
                      f"{len(done.rejected)} rejected")
 
 
-def _remove(conn, cur, mapping: Mapping, table: Table, _id: Any, issues: list[Issue]) -> int:
-    """A document gone from the source: its row and its junction rows; the rows that referenced it settled by
-    their column's policy as the migration's settle step does (set NULL, or rejected), each logged; a
-    `removed` entry makes what the log said of the document past."""
+def id_of(table: Table, source_id: str) -> Any:
+    return source_id if table.text_id else ObjectId(source_id)
+
+
+def remove_row(conn, cur, mapping: Mapping, table: Table, _id: Any, issues: list[Issue],
+               note: str | None = "gone from the source after the bulk read: removed by the online catch-up") -> int:
+    """A row removed (its document gone from the source, or a duplicate at cutover): its junction rows; the
+    rows that referenced it settled by their column's policy as the migration's settle step does (set NULL, or
+    rejected), each logged; a `removed` entry saying `note` (when given) makes what the log said of the
+    document past."""
     rid, key = row_id(_id), str(_id)
     for t in mapping.tables.values():
         for c in t.columns:
@@ -107,7 +137,7 @@ def _remove(conn, cur, mapping: Mapping, table: Table, _id: Any, issues: list[Is
                     pk=sql.Identifier(t.pk.name), t=sql.Identifier(t.name), c=sql.Identifier(c.name)), (rid,))
                 for (child,) in cur.fetchall():
                     child_id = document_id(child, t.text_id)
-                    _remove(conn, cur, mapping, t, child_id, issues)
+                    remove_row(conn, cur, mapping, t, child_id, issues)
                     issues.append(dangling_issue(t.name, str(child_id), child, c, table.name, rid))
                 continue
             cur.execute(sql.SQL("UPDATE {t} SET {c} = NULL WHERE {c} = %s RETURNING {pk}::text").format(
@@ -122,7 +152,6 @@ def _remove(conn, cur, mapping: Mapping, table: Table, _id: Any, issues: list[Is
     cur.execute(sql.SQL("DELETE FROM {} WHERE {} = %s::{}").format(
         sql.Identifier(table.name), sql.Identifier(table.pk.name), sql.SQL(table.pk.type)), (rid,))
     removed = cur.rowcount
-    if logged_before(conn, table.name, key):
-        issues.append(Issue(FIXUP, table.name, key, rid, REMOVED, None,
-                            "gone from the source after the bulk read: removed by the online catch-up"))
+    if note and logged_before(conn, table.name, key):
+        issues.append(Issue(FIXUP, table.name, key, rid, REMOVED, None, note))
     return removed

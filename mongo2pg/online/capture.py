@@ -25,6 +25,7 @@ from psycopg2.extras import execute_values
 from ..connect import pg_connect
 from ..errors import ConfigError, ConnectionFailed
 from ..migration.state import STATE
+from ..redact import redact_text
 
 # Server codes for a change stream whose resume point is gone: ChangeStreamHistoryLost, ChangeStreamFatalError,
 # CappedPositionLost (real MongoDB; the lab's stand-in keeps ~1,000 events and answers an unknown token
@@ -120,7 +121,8 @@ class Capture:
 
     def _watch(self, name: str, token: Any):
         try:
-            return self.db[name].watch(resume_after=token, batch_size=self.batch)
+            # a short server-side wait: one idle stream must not hold up the others' events
+            return self.db[name].watch(resume_after=token, batch_size=self.batch, max_await_time_ms=20)
         except pymongo.errors.OperationFailure as exc:
             raise self._lost(name, exc) from None
 
@@ -183,9 +185,10 @@ class Capture:
             cur.close()
 
     def run(self, until: Callable[[], bool], progress: Callable[[str], None] | None = None,
-            retry_seconds: float = 300) -> int:
-        """Steps until `until()`; a lost source or target is waited for (up to retry_seconds) and the streams
-        reopened from the committed tokens: the events after them are read again."""
+            retry_seconds: float = 300, each: Callable[[], None] | None = None) -> int:
+        """Steps until `until()`, `each()` after every step (the service's catch-up); a lost source or target
+        is waited for (up to retry_seconds) and the streams reopened from the committed tokens: the events
+        after them are read again."""
         lost_since: float | None = None
         last_line = time.monotonic()
         while not until():
@@ -193,6 +196,8 @@ class Capture:
                 if self.conn is None or self.conn.closed:
                     self.open()
                 self.step()
+                if each:
+                    each()
                 lost_since = None
             except (pymongo.errors.AutoReconnect, pymongo.errors.ServerSelectionTimeoutError,
                     psycopg2.OperationalError, psycopg2.InterfaceError, ConnectionFailed) as exc:
@@ -201,7 +206,8 @@ class Capture:
                     raise ConnectionFailed(f"online capture: connection lost for {retry_seconds:g} s: "
                                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
                 if progress:
-                    progress(f"connection lost ({type(exc).__name__}), retrying from the stored tokens")
+                    why = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+                    progress(f"connection lost ({type(exc).__name__}: {why}), retrying from the stored tokens")
                 self.close()
                 time.sleep(1)
                 continue

@@ -88,9 +88,10 @@ def apply(conn, mapping: Mapping) -> int:
     return len(stmts)
 
 
-def finalize_statements(conn, mapping: Mapping) -> list[tuple[str, sql.Composable]]:
+def finalize_statements(conn, mapping: Mapping, unique: bool = True) -> list[tuple[str, sql.Composable]]:
     """Indexes and foreign keys that do not exist yet, as (name, statement); a foreign key is added
-    NOT VALID (no scan, a moment's lock) and validated by its own statement (validate_statements)."""
+    NOT VALID (no scan, a moment's lock) and validated by its own statement (validate_statements).
+    `unique` False leaves the unique indexes out (an online bulk: the app may still write a duplicate)."""
     with conn.cursor() as cur:
         cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
         have_idx = {r[0] for r in cur.fetchall()}
@@ -99,7 +100,7 @@ def finalize_statements(conn, mapping: Mapping) -> list[tuple[str, sql.Composabl
         have_fk = {r[0] for r in cur.fetchall()}
     out: list[tuple[str, sql.Composable]] = []
     for table, idx in mapping.indexes():
-        if idx.name not in have_idx:
+        if idx.name not in have_idx and (unique or not idx.unique):
             out.append((idx.name, sql.SQL("CREATE {}INDEX IF NOT EXISTS {} ON {} ({})").format(
                 sql.SQL("UNIQUE " if idx.unique else ""), sql.Identifier(idx.name), sql.Identifier(table),
                 sql.SQL(", ").join(sql.Identifier(c) for c in idx.columns))))
@@ -129,16 +130,16 @@ def validate_statements(conn, mapping: Mapping) -> list[tuple[str, sql.Composabl
 
 
 def finalize(conn, mapping: Mapping, progress=None, connect=None, workers: int = 1,
-             stages: Stages | None = None, analyze: bool = False) -> int:
+             stages: Stages | None = None, analyze: bool = False, unique: bool = True) -> int:
     """Create the missing indexes and foreign keys, and (`analyze`) ANALYZE every table. The foreign keys
     are added NOT VALID one at a time (adding takes a lock on both tables, so two at once could deadlock);
     then index builds, foreign key validations and ANALYZEs, the slow parts, run side by side on `workers`
     connections from `connect` (when given), the biggest tables' first, so that the last to finish are
     short. A validation or an ANALYZE locks only its own table, and never runs beside another job on it
     (connect.TableJob), so none of them waits or deadlocks. `stages`, when given, gets each kind's
-    connection-seconds."""
+    connection-seconds. `unique` False: the unique indexes are left for later (finalize_statements)."""
     stages = Stages() if stages is None else stages
-    stmts = finalize_statements(conn, mapping)
+    stmts = finalize_statements(conn, mapping, unique)
     fk_names = {fk["name"] for fk in mapping.foreign_keys()}
     tables = {fk["name"]: fk["table"] for fk in mapping.foreign_keys()}
     tables.update({idx.name: table for table, idx in mapping.indexes()})
