@@ -6,7 +6,9 @@ from MongoDB, `postgresql://...` from PostgreSQL. While the maintenance flag fil
 request but /health answers 503 unless it carries the header X-Maintenance-Bypass (the smoke
 tests, before traffic reopens). Endpoints (JSON): GET /health; GET /api/accounts; GET/PUT/DELETE
 /api/accounts/<id>; POST /api/accounts; GET /api/accounts/<id>/contacts; GET /api/search?q=;
-GET /api/dashboard.
+GET /api/dashboard; on MongoDB also (the online demo's writer, lab/app_writer.py) POST
+/api/accounts/<id>/contacts, PUT /api/accounts/<id>/watchers {user, action: add|remove, side:
+account|user}, GET /api/users.
 
     nextcrm_standin.py --env-file FILE --port N [--maintenance-flag FILE]
 """
@@ -74,6 +76,22 @@ class MongoBackend:
     def dashboard(self):
         return {c: self.db[c].count_documents({}) for c in ("crm_Accounts", "crm_Contacts", "crm_Leads",
                                                             "crm_Opportunities")}
+
+    def users(self, limit):
+        return [{"id": str(d["_id"])} for d in self.db.Users.find({}, {"_id": 1}, sort=[("_id", 1)], limit=limit)]
+
+    def add_contact(self, id_, last_name):
+        return str(self.db.crm_Contacts.insert_one({"__v": 0, "last_name": last_name,
+                                                     "accountsIDs": self.oid(id_)}).inserted_id)
+
+    def watch(self, id_, user, add, side):
+        """A watcher link added or removed on one side's array, as the app's two pages each do."""
+        op = "$addToSet" if add else "$pull"
+        if side == "account":
+            r = self.db.crm_Accounts.update_one({"_id": self.oid(id_)}, {op: {"watchers": self.oid(user)}})
+        else:
+            r = self.db.Users.update_one({"_id": self.oid(user)}, {op: {"watching_accountsIDs": self.oid(id_)}})
+        return r.matched_count == 1
 
 
 class PostgresBackend:
@@ -161,7 +179,15 @@ def make_handler(backend, maintenance_flag: Path | None):
                 if m == "DELETE":
                     return (200, {"ok": True}) if backend.delete(parts[2]) else (404, {"error": "not found"})
             if len(parts) == 4 and parts[:2] == ["api", "accounts"] and parts[3] == "contacts":
+                if m == "POST":  # the lab app's online writer (lab/app_writer.py); MongoDB era only
+                    return 201, {"id": backend.add_contact(parts[2], self._body().get("last_name", ""))}
                 return 200, backend.contacts_of(parts[2])
+            if len(parts) == 4 and parts[:2] == ["api", "accounts"] and parts[3] == "watchers" and m == "PUT":
+                b = self._body()
+                return (200, {"ok": True}) if backend.watch(parts[2], b["user"], b.get("action") == "add",
+                                                            b.get("side", "account")) else (404, {"error": "not found"})
+            if parts == ["api", "users"] and m == "GET":
+                return 200, backend.users(int(parse_qs(url.query).get("limit", ["50"])[0]))
             if parts == ["api", "search"]:
                 return 200, backend.search(parse_qs(url.query).get("q", [""])[0])
             if parts == ["api", "dashboard"]:

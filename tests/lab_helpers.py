@@ -27,3 +27,11 @@ def api(method: str, path: str, body: dict | None = None):
 def health() -> dict:
     with urllib.request.urlopen(APP + "/health", timeout=5) as resp:
         return json.loads(resp.read())
+
+
+def failed_task(run) -> str:
+    """What a failed playbook run said where it failed: the lines around its first `fatal:` (else its tail)."""
+    lines = run.stdout.splitlines()
+    at = next((i for i, line in enumerate(lines) if line.startswith("fatal:")), None)
+    shown = lines[max(0, at - 25):at + 25] if at is not None else lines[-60:]
+    return "\n".join(shown) + "\n" + run.stderr[-2000:]

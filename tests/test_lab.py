@@ -17,11 +17,12 @@ import psycopg2
 import pymongo
 import pytest
 from ansible_run import ROOT, playbook
-from lab_helpers import SECRETS_ARG, lab_secrets
+from bson import ObjectId
+from lab_helpers import SECRETS_ARG, failed_task, lab_secrets
 from lab_helpers import api as _api
 from lab_helpers import health as _health
 
-from mongo2pg.ids import objectid_from_uuid
+from mongo2pg.ids import objectid_from_uuid, uuid_from_objectid
 from mongo2pg.ops import backup, monitor
 
 pytestmark = pytest.mark.lab
@@ -288,13 +289,82 @@ def test_rollback_brings_every_write_since_go_live_back_to_mongodb(demo):
     assert doc and set(doc["accountsIDs"]) == {oid[a] for a in document_accounts}
 
 
-def test_a_corrupted_target_stops_at_the_gate_and_a_restore_rolls_back(demo):
-    artifacts, secrets = ARTIFACTS, _lab_secrets()
-    # live again (the next run starts fresh after a rollback), for the restore path below
-    again = subprocess.run(["make", "demo"], capture_output=True, text=True, cwd=ROOT)
-    assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-3000:]
+def _written_state_in_postgresql(writes: list[dict], secrets: list[str]) -> None:
+    """Every document the app's users wrote (acknowledged) is in PostgreSQL as MongoDB holds it: accounts
+    (present or gone, their names), contacts created, and the watcher links of each account touched, from
+    both sides' arrays."""
+    mdb = pymongo.MongoClient("mongodb://127.0.0.1:37017/")["nextcrm"]
+    accounts = {i for w in writes if w["write"] != "contact" for i in w["ids"][:1]}
+    contacts = {w["ids"][1] for w in writes if w["write"] == "contact"}
+    conn = psycopg2.connect(host="127.0.0.1", port=55432, dbname="nextcrm", user="nextcrm_migrator",
+                            password=secrets[0])
+    with conn.cursor() as cur:
+        cur.execute('SELECT id::text, name FROM "crm_Accounts" WHERE id::text = ANY(%s)',
+                    ([uuid_from_objectid(a) for a in accounts],))
+        in_pg = {str(objectid_from_uuid(i)): n for i, n in cur.fetchall()}
+        cur.execute('SELECT count(*) FROM "crm_Contacts" WHERE id::text = ANY(%s)',
+                    ([uuid_from_objectid(c) for c in contacts],))
+        contacts_in_pg = cur.fetchone()[0]
+        cur.execute('SELECT account_id::text, user_id::text FROM "AccountWatchers" WHERE account_id::text = ANY(%s)',
+                    ([uuid_from_objectid(a) for a in accounts],))
+        links_pg = {(str(objectid_from_uuid(a)), str(objectid_from_uuid(u))) for a, u in cur.fetchall()}
+        cur.execute('SELECT id::text FROM "Users"')
+        users_pg = {str(objectid_from_uuid(u)) for (u,) in cur.fetchall()}
+    conn.close()
+    in_mongo = {str(d["_id"]): d.get("name") for d in mdb.crm_Accounts.find({"_id": {"$in": [ObjectId(a) for a in accounts]}})}
+    assert in_pg == in_mongo  # created, renamed and deleted alike
+    assert contacts_in_pg == mdb.crm_Contacts.count_documents({"_id": {"$in": [ObjectId(c) for c in contacts]}}) \
+        == len(contacts)
+    links = {(a, str(u)) for a in in_mongo for u in mdb.crm_Accounts.find_one({"_id": ObjectId(a)}).get("watchers", [])}
+    links |= {(str(a), str(u["_id"])) for u in mdb.Users.find({"watching_accountsIDs": {"$in": [ObjectId(a) for a in in_mongo]}})
+              for a in u["watching_accountsIDs"] if str(a) in in_mongo}
+    assert links_pg == {(a, u) for a, u in links if u in users_pg}
 
-    # a corrupted target: the rerun stops at the gate, before deployment
+
+def test_the_runbook_online_while_the_apps_users_write_cuts_over_in_a_short_window(demo):
+    """make demo-online: the lab app's users write through its API (accounts created, renamed, deleted,
+    contacts, watcher links added and removed from both sides) from before the capture to the maintenance
+    page; every acknowledged write is then in PostgreSQL, validation passes, and the window holds only the
+    cutover (its parts in cutover-window.json and the final report)."""
+    artifacts, secrets = ROOT / "artifacts" / "online", _lab_secrets()
+    run = subprocess.run(["make", "demo-online"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, failed_task(run)
+    writes = [json.loads(line) for line in (ROOT / ".lab" / "app" / "writes.jsonl").read_text().splitlines()]
+    assert writes[-1]["write"] == "maintenance" and len(writes) > 100  # the users wrote until the maintenance page
+    kinds = {w["write"] for w in writes}
+    assert {"create", "rename", "contact", "watch", "unwatch"} <= kinds
+    timeline = (artifacts / "timeline.log").read_text()
+    events = [line.split(" ", 2)[1] for line in timeline.splitlines()]
+    capture_at = events.index("online-capture-start")
+    assert capture_at < events.index("online-bulk-end") < events.index("maintenance-on") \
+        < events.index("migration-start") < events.index("traffic-back") < events.index("final-backup")
+    # writes went on while the capture ran and the bulk read (the catch-up had work)
+    capture_time = timeline.splitlines()[capture_at].split(" ")[0].replace("Z", "+00:00")
+    assert sum(1 for w in writes if w["at"] > capture_time and w["write"] != "maintenance") > 20
+    status = json.loads((artifacts / "online" / "online-status.json").read_text())
+    assert status["state"] == "stopped" and status["documents_loaded"] > 0 and status["bulk_complete"]
+    _written_state_in_postgresql([w for w in writes if w["write"] != "maintenance"], secrets)
+    assert json.loads((artifacts / "migration-validation-report.json").read_text())["overallStatus"] == "PASS"
+    assert json.loads((artifacts / "migration-summary.json").read_text())["totals"]["reconciled"]
+    assert _health()["backend"] == "postgresql"
+    window = json.loads((artifacts / "cutover-window.json").read_text())
+    print(f"online window: {window['seconds']} s; parts {window['parts']}; engine {window['engine']}")
+    assert window["mode"] == "online" and "final backup" not in window["parts"]
+    assert set(window["engine"]["parts"]) >= {"drain", "apply", "unique keys"}
+    report = (artifacts / "final-report.md").read_text()
+    assert "## Maintenance window" in report and "Online catch-up before the window" in report
+    assert "Online catch-up: seconds behind the source" in (artifacts / "final-report.html").read_text()
+    # the service's connection strings went through its environment: none in its log, status or history
+    forms = secrets + [urllib.parse.quote(x, safe="") for x in secrets]
+    for p in (artifacts / "online").iterdir():
+        assert not any(f in p.read_text() for f in forms), p
+        assert p.stat().st_mode & 0o077 == 0, p
+
+
+def test_a_corrupted_target_stops_at_the_gate_and_a_restore_rolls_back(demo):
+    """From the online demo's live lab: the online runbook run again over a tampered target (its capture
+    resumed, its bulk already complete) stops at the gate; a restore rolls the online run back."""
+    artifacts, secrets = ROOT / "artifacts" / "online", _lab_secrets()
     conn = psycopg2.connect(host="127.0.0.1", port=55432, dbname="nextcrm", user="nextcrm_migrator",
                             password=secrets[0])
     with conn.cursor() as cur:
@@ -302,20 +372,22 @@ def test_a_corrupted_target_stops_at_the_gate_and_a_restore_rolls_back(demo):
                     '(SELECT id FROM "crm_Accounts" ORDER BY id LIMIT 1)')
     conn.commit()
     conn.close()
-    rerun = playbook(str(ROOT / "playbooks" / "site.yml"), *SECRETS_ARG)
-    assert rerun.returncode != 0 and "validation FAILED (fieldMatch)" in rerun.stdout
+    online = ROOT / "inventories" / "online"
+    rerun = playbook(str(ROOT / "playbooks" / "site.yml"), *SECRETS_ARG, "-e", "migration_fresh=false",
+                     inventory=online)
+    assert rerun.returncode != 0 and "validation FAILED (fieldMatch)" in rerun.stdout, rerun.stdout[-4000:]
     assert "Phase 50" not in rerun.stdout
     rerun_timeline = (artifacts / "timeline.log").read_text()  # a new run, a new timeline (the last one kept)
     assert "validation FAIL (fieldMatch): stopped before deployment" in rerun_timeline
     assert "go-live" not in rerun_timeline
 
     # PostgreSQL itself is suspect: restore MongoDB from the verified backup instead (writes since go-live lost)
-    back = playbook(str(ROOT / "playbooks" / "rollback.yml"), *SECRETS_ARG,
-                    "-e", "confirm_rollback=yes", "-e", "rollback_mode=restore", "-e", "confirm_restore=yes")
+    back = playbook(str(ROOT / "playbooks" / "rollback.yml"), *SECRETS_ARG, "-e", "confirm_rollback=yes",
+                    "-e", "rollback_mode=restore", "-e", "confirm_restore=yes", inventory=online)
     assert back.returncode == 0, back.stdout[-4000:]
     assert _health()["backend"] == "mongodb"
     assert json.loads((artifacts / "rollback.json").read_text())["mode"] == "restore"
-    final = json.loads((artifacts / "backup-final.json").read_text())
+    final = json.loads((artifacts / "backup-final.json").read_text())  # online: taken right after the switch
     assert backup.collection_counts("mongodb://127.0.0.1:37017/", "nextcrm") == final["collections"]
     assert (artifacts / "rollback-forensics" / "schema.sql").read_text().count("CREATE TABLE") >= 39
 

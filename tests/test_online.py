@@ -22,6 +22,7 @@ from servers import table_digests
 
 from mongo2pg.errors import ConfigError
 from mongo2pg.fixtures.write import write_live
+from mongo2pg.ids import objectid_from_uuid
 from mongo2pg.online.capture import Capture, id_key
 
 
@@ -232,3 +233,90 @@ def test_online_bulk_while_the_app_writes_killed_service_and_cutover_equal_an_of
     check = _engine("validate", "--mongo-uri", mongo.uri, "--db", db_name, "--pg-uri", online,
                     "--error-log", str(tmp_path / "online-errors.log"), "--report", str(tmp_path / "report.json"))
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-2000:]
+
+
+def test_the_source_check_names_a_missing_replica_set_and_a_short_oplog(mongo):
+    from bson.timestamp import Timestamp
+
+    from mongo2pg.online.oplog import source_readiness
+
+    # nx-27017 answers hello as a standalone: on real MongoDB that source could serve no change stream
+    ready = source_readiness(pymongo.MongoClient(mongo.uri), bulk_seconds=None, min_hours=24)
+    assert ready["replica_set"] is None and "not a replica set" in ready["nogo"][0]
+
+    class _ReplicaSet:
+        """A stand-in client for a replica set whose oplog spans `hours` (no replica set runs here: the stand-in
+        has no oplog; said so)."""
+
+        def __init__(self, hours: float):
+            self.entries = [{"ts": Timestamp(1_800_000_000, 1)}, {"ts": Timestamp(1_800_000_000 + int(hours * 3600), 1)}]
+            self.admin = self
+
+        def command(self, name):
+            return {"setName": "rs0", "isWritablePrimary": True}
+
+        def __getitem__(self, name):
+            return self
+
+        def find(self, *_):
+            return self
+
+        def sort(self, _key, direction):
+            self.direction = direction
+            return self
+
+        def limit(self, _n):
+            return [self.entries[0] if self.direction == 1 else self.entries[-1]]
+
+    assert source_readiness(_ReplicaSet(30), bulk_seconds=3600, min_hours=24)["nogo"] == []
+    short = source_readiness(_ReplicaSet(10), bulk_seconds=3600, min_hours=24)
+    assert short["oplog_hours"] == 10 and "less than the 24.0 h needed" in short["nogo"][0]
+    # a bulk estimated at 20 h needs 30 h of oplog (x 1.5), more than the 24 h floor
+    assert "30.0 h needed" in source_readiness(_ReplicaSet(26), bulk_seconds=20 * 3600, min_hours=24)["nogo"][0]
+
+
+def test_the_source_killed_and_restarted_mid_stream_the_service_resumes_from_its_tokens(mongo, pg, tmp_path):
+    db_name = "online_restart"
+    client = pymongo.MongoClient(mongo.uri)
+    client[db_name].crm_Accounts.insert_many([{"__v": 0, "name": f"first {i}"} for i in range(20)])
+    online = pg.create_db("t_online_restart")
+    assert _service("start", online, mongo.uri, db_name, tmp_path).returncode == 0
+    bulk = _engine("migrate", "--online", "--mongo-uri", mongo.uri, "--db", db_name, "--pg-uri", online, "--quiet",
+                   "--error-log", str(tmp_path / "online-errors.log"))
+    assert bulk.returncode == 0, bulk.stderr[-2000:]
+
+    def write(n: int, tag: str) -> None:
+        accounts = pymongo.MongoClient(mongo.uri)[db_name].crm_Accounts
+        ids = [d["_id"] for d in accounts.find({}, {"_id": 1})]
+        for i in range(n):
+            if i % 2:
+                accounts.insert_one({"__v": 0, "name": f"{tag} {i}"})
+            else:
+                accounts.update_one({"_id": ids[i % len(ids)]}, {"$set": {"name": f"{tag} renamed {i}"}})
+
+    write(40, "before the crash")
+    mongo.kill()  # nx-27017 itself, SIGKILL, mid-stream; its data and stream history kept on disk. The service's
+    # stream on the collection went quiet without an error (pymongo neither resumed it nor closed it): its
+    # periodic reanchor (30 s) reopens it from the last token
+    time.sleep(2)
+    mongo.start()
+    write(40, "after the restart")
+    status = {}
+    for _ in range(120):
+        status = json.loads((tmp_path / "online-status.json").read_text())
+        if status["documents_waiting"] == 0 and status["events_captured"] >= 60 and status["state"] == "capturing":
+            break
+        time.sleep(0.5)
+    # the running service caught every change across the crash itself, not the cutover's drain after it
+    assert status["events_captured"] >= 60 and status["documents_waiting"] == 0, status
+    assert _service("stop", online, mongo.uri, db_name, tmp_path).returncode == 0
+    cut = _service("cutover", online, mongo.uri, db_name, tmp_path)
+    assert cut.returncode == 0, cut.stdout + cut.stderr
+    log = (tmp_path / "online.log").read_text()
+    assert ("streams reopened from their last token" in log or "retrying from the stored tokens" in log) \
+        and mongo.uri not in log
+    want = {str(d["_id"]): d["name"] for d in pymongo.MongoClient(mongo.uri)[db_name].crm_Accounts.find()}
+    with psycopg2.connect(online) as conn, conn.cursor() as cur:
+        cur.execute('SELECT id::text, name FROM "crm_Accounts"')
+        got = {str(objectid_from_uuid(i)): n for i, n in cur.fetchall()}
+    assert got == want and len(want) == 60  # 20 + 20 + 20 created, every rename on both sides of the crash

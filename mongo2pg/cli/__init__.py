@@ -26,7 +26,7 @@ COMMANDS = {"migrate": migration.cmd_migrate, "plan": migration.cmd_plan, "statu
             "id": schema.cmd_id, "record": incident.cmd_record, "remigrate": incident.cmd_remigrate,
             "sample-data": fixtures.cmd_sample_data, "validate": validation.cmd_validate,
             "dump": ops.cmd_dump, "restore": ops.cmd_restore, "monitor": ops.cmd_monitor,
-            "estimate": ops.cmd_estimate, "report": ops.cmd_report, "capture": reverse.cmd_capture,
+            "estimate": ops.cmd_estimate, "report": ops.cmd_report, "window": ops.cmd_window, "capture": reverse.cmd_capture,
             "online": online.cmd_online, "reverse-sync": reverse.cmd_reverse_sync, "reverse-validate": reverse.cmd_reverse_validate}
 
 __all__ = ["COMMANDS", "build_parser", "main"]

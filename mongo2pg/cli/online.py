@@ -17,6 +17,8 @@ def cmd_online(args) -> int:
 
     if args.action == "stop":
         return _stop(args)
+    if args.action == "check":
+        return _check(args)
     need(args, "pg-uri")
     if args.action == "status":
         figures = capture.status(args.pg_uri)
@@ -120,21 +122,32 @@ def _run(args) -> int:
     source, mapping = _source_and_mapping(args)
     try:
         return Service(args.pg_uri, source, mapping, args.status_file, args.error_log, batch=min(args.batch, 500),
+                       history_file=args.history_file,
                        alarm_seconds=args.alarm_minutes * 60, retry_seconds=args.retry_seconds).run()
     finally:
         source.close()
 
 
 def _start(args) -> int:
+    from ..online import capture
     from ..online.service import start
 
     need(args, "mongo-uri", "pid-file", "log-file", "status-file")
+    if args.fresh:  # a new online migration: the last one's service, tokens and changes go
+        from ..online.service import stop
+
+        pid = stop(args.pid_file)
+        if pid:
+            print(f"online: the running service stopped (pid {pid}) for the fresh start")
+        capture.reset(args.pg_uri, None)
+        print("online: stored tokens and changes forgotten (--fresh): the streams open from now")
     # The connection strings go to the service through its environment, never its command line (ps shows that).
     os.environ.update(MONGO2PG_PG_URI=args.pg_uri, MONGO2PG_MONGO_URI=args.mongo_uri)
     argv = ["--db", args.db, "--mapping", args.mapping, "--status-file", str(Path(args.status_file).resolve()),
             "--alarm-minutes", str(args.alarm_minutes), "--retry-seconds", str(args.retry_seconds)]
-    if args.error_log:
-        argv += ["--error-log", str(Path(args.error_log).resolve())]
+    for flag, path in (("--error-log", args.error_log), ("--history-file", args.history_file)):
+        if path:
+            argv += [flag, str(Path(path).resolve())]
     pid = start(argv, args.pid_file, args.log_file, args.status_file)
     print(f"online: service running (pid {pid}); its figures: {args.status_file}, its log: {args.log_file}")
     return 0
@@ -169,3 +182,13 @@ def _cutover(args) -> int:
     for t in report["unreconciled"]:
         print(f"  NOT RECONCILED {t['table']}: source {t['source']} != loaded {t['loaded']} + rejected {t['rejected']}")
     return 0 if report["status"] == "complete" else 1
+
+
+def _check(args) -> int:
+    """The source's readiness (replica set, oplog window) as JSON; NO-GO reasons listed, exit 0 either way."""
+    from ..connect import mongo_client
+    from ..online.oplog import source_readiness
+
+    need(args, "mongo-uri")
+    print(json.dumps(source_readiness(mongo_client(args.mongo_uri), args.bulk_seconds, args.min_oplog_hours), indent=1))
+    return 0

@@ -101,3 +101,19 @@ def cmd_report(args) -> int:
     md, page, status = write_report(args.artifacts)
     print(f"final report: {status}: {md} and {page}")
     return 0
+
+
+def cmd_window(args) -> int:
+    from ..ops.window import write_window
+
+    if not os.path.isdir(args.artifacts):
+        raise ConfigError(f"--artifacts {args.artifacts}: no such folder")
+    path, w = write_window(args.artifacts)
+    print(f"maintenance window ({w['mode']}): {w['seconds']:.0f} s from maintenance on ({w['maintenance_on']}) to "
+          f"traffic back ({w['traffic_back']}) -> {path}")
+    for name, seconds in w["parts"].items():
+        print(f"  {name}: {seconds:.0f} s")
+    if "engine" in w:
+        print(f"  the engine's part (drain to ready): {w['engine']['seconds']:.1f} s: "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in w["engine"]["parts"].items()))
+    return 0

@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "stored with their resume tokens (capture), the marked documents applied (apply); both in one "
                         "long-running loop (run; start/stop it detached), and the cutover (drain, unique keys, indexes, "
                         "counts)")
-    on.add_argument("action", choices=["capture", "apply", "run", "start", "stop", "status", "cutover", "reset"])
+    on.add_argument("action", choices=["capture", "apply", "run", "start", "stop", "status", "cutover", "reset",
+                                       "check"])
     add_knobs(on, RunOptions, only=("pg_uri", "mongo_uri", "db", "mapping", "retry_seconds"))
     on.add_argument("--batch", type=int, default=1000, help="events per committed batch (default: %(default)s)")
     on.add_argument("--seconds", type=float, default=0, help="stop after this many seconds (default: run until stopped)")
@@ -168,12 +169,19 @@ def build_parser() -> argparse.ArgumentParser:
     on.add_argument("--error-log", help="the migration's error log, for apply's rejects (default: none)")
     on.add_argument("--status-file", help="run/start: the service's figures as JSON, rewritten every second (0600); "
                     "status: read it too")
+    on.add_argument("--history-file", help="run/start: the service's figures appended as JSON lines every 5 s "
+                    "(0600): the catch-up's lag over time, for the final report")
     on.add_argument("--pid-file", help="start/stop: the detached service's pid file (0600)")
     on.add_argument("--log-file", help="start: the detached service's log (0600, appended)")
     on.add_argument("--alarm-minutes", type=float, default=5,
                     help="run: a HIGH line when the backlog grows this long (default: %(default)s)")
     on.add_argument("--idle-seconds", type=float, default=1.0,
                     help="cutover: the drain ends when no event came for this long (default: %(default)s)")
+    on.add_argument("--fresh", action="store_true", help="start: forget the stored tokens and changes first (a new "
+                    "online migration, its bulk starting over)")
+    on.add_argument("--bulk-seconds", type=float, help="check: the estimated bulk's duration (its oplog need)")
+    on.add_argument("--min-oplog-hours", type=float, default=24,
+                    help="check: the oplog window asked for at least (default: %(default)s, as AWS DMS)")
     on.add_argument("--report", help="cutover: its parts and counts as JSON here (0600)")
     for name, text in (("reverse-sync", "apply the captured changes to MongoDB, until none waits (rollback)"),
                        ("reverse-validate", "MongoDB against PostgreSQL for every captured change: PASS or FAIL")):
@@ -190,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--staging", help="a copy of the staging run's artifacts folder (timeline.log, ...)")
     es.add_argument("--window-minutes", type=float, help="the maintenance window declared for this run")
 
+    wi = sub.add_parser("window", help="the maintenance window (maintenance on to traffic back) and its parts, from "
+                        "the artifacts' timeline (and online-cutover.json): cutover-window.json")
+    wi.add_argument("--artifacts", required=True, help="the folder the phases wrote their artifacts to")
     rp = sub.add_parser("report", help="write the final report (Markdown and self-contained HTML) from the artifacts")
     rp.add_argument("--artifacts", required=True, help="the folder the phases wrote their artifacts to")
     return p

@@ -10,6 +10,7 @@ a change that arrives while its document is applied is applied again."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from ..issues import FIXUP, REMOVED, Issue, append_issues
 from ..mapping import Mapping, Table
 from ..migration.remigrate import logged_before, remigrate
 from ..migration.settle import dangling_issue
-from ..migration.state import STATE, insert_issues, stored_summary
+from ..migration.state import STATE, insert_issues
 from .capture import id_from_key
 from .load import load_batch
 
@@ -49,13 +50,20 @@ def waiting(conn) -> int:
 
 
 def bulk_complete(conn) -> bool:
-    """Whether the bulk has loaded everything: before, a change applied could collide with the bulk's own
-    rows (or be emptied by a fresh start), so the catch-up waits for it; the marks keep."""
+    """Whether the bulk of this online migration has loaded everything: a complete summary stored after the
+    capture's streams were opened (one stored before is an earlier run's, whose tables a fresh bulk is about to
+    empty). Before, a change applied could collide with the bulk's own rows, so the catch-up waits; the
+    marks keep."""
     with conn.cursor() as cur:
-        cur.execute("SELECT to_regclass('mongo2pg.run') IS NOT NULL")
-        exists = cur.fetchone()[0]
+        cur.execute("SELECT to_regclass('mongo2pg.run') IS NOT NULL AND to_regclass('mongo2pg.online_streams') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            conn.rollback()
+            return False
+        cur.execute(sql.SQL("SELECT r.value, r.updated_at >= (SELECT min(opened_at) FROM {s}.online_streams) "
+                            "FROM {s}.run r WHERE r.key = 'summary'").format(s=STATE))
+        row = cur.fetchone()
     conn.rollback()
-    return exists and (stored_summary(conn) or {}).get("status") == "complete"
+    return bool(row and row[1] and json.loads(row[0]).get("status") == "complete")
 
 
 def apply_waiting(conn, source, mapping: Mapping, batch: int = 500, error_log: str | None = None,

@@ -90,12 +90,15 @@ class Batch:
 class Capture:
     """Streams on `collections` of `db` (a pymongo Database), state in the PostgreSQL at `pg_uri`."""
 
-    def __init__(self, pg_uri: str, db, collections: list[str], batch: int = 1000, flush_seconds: float = 0.5):
+    def __init__(self, pg_uri: str, db, collections: list[str], batch: int = 1000, flush_seconds: float = 0.5,
+                 reanchor_seconds: float = 30):
         self.pg_uri, self.db, self.collections = pg_uri, db, collections
-        self.batch, self.flush_seconds = batch, flush_seconds
+        self.batch, self.flush_seconds, self.reanchor_seconds = batch, flush_seconds, reanchor_seconds
+        self.anchored_at = time.monotonic()
         self.streams: dict[str, Any] = {}
         self.conn = None
         self.captured_events = 0
+        self.reopened = 0  # streams the server closed, reopened from their last token
         self.lag_seconds: float | None = None
 
     def open(self) -> dict[str, str]:
@@ -135,14 +138,24 @@ class Capture:
         return ConfigError(f"collection {name}: change stream failed: {exc}")
 
     def step(self) -> int:
-        """Read events until a batch is full or flush_seconds pass, then commit them with the tokens."""
+        """Read events until a batch is full or flush_seconds pass, then commit them with the tokens; every
+        reanchor_seconds without an event, the streams reopened from their last tokens."""
+        if self.reanchor_seconds and time.monotonic() - self.anchored_at >= self.reanchor_seconds:
+            self._reanchor()
         batch = Batch()
         deadline = time.monotonic() + self.flush_seconds
         while len(batch) < self.batch and time.monotonic() < deadline:
             got = False
-            for name, stream in self.streams.items():
+            for name, stream in list(self.streams.items()):
                 try:
                     event = stream.try_next()
+                    if event is None and not stream.alive:
+                        # the server closed the cursor (nx-27017 after a restart answers its getMore with
+                        # cursor 0; real MongoDB says CursorNotFound, which pymongo resumes itself): reopen
+                        # it from the last token read, whose events this batch holds
+                        self.streams[name] = self._watch(name, stream.resume_token)
+                        self.reopened += 1
+                        continue
                 except pymongo.errors.OperationFailure as exc:
                     raise self._lost(name, exc) from None
                 if event is not None:
@@ -152,7 +165,18 @@ class Capture:
                 time.sleep(0.02)
         if batch.events:
             self._commit(batch)
+            self.anchored_at = time.monotonic()
         return len(batch)
+
+    def _reanchor(self) -> None:
+        """Every stream closed and opened again from its last token. A stream whose connection broke can go
+        quiet without an error (found with nx-27017 killed mid-getMore: pymongo's cursor neither resumed nor
+        died); reopening costs one aggregate a collection, and an event read twice marks the same id."""
+        for name, stream in list(self.streams.items()):
+            token = stream.resume_token
+            stream.close()
+            self.streams[name] = self._watch(name, token)
+        self.anchored_at = time.monotonic()
 
     def _commit(self, batch: Batch) -> None:
         with self.conn.cursor() as cur:
@@ -218,7 +242,9 @@ class Capture:
 
     def line(self) -> str:
         lag = f"{self.lag_seconds:.1f}" if self.lag_seconds is not None else "-"
-        return f"online capture: {self.captured_events} events captured; {lag} s behind the source at the last event"
+        reopened = f"; {self.reopened} streams reopened from their last token (closed by the server)" if self.reopened else ""
+        return (f"online capture: {self.captured_events} events captured; {lag} s behind the source at the last "
+                f"event{reopened}")
 
     def close(self) -> None:
         for s in self.streams.values():
@@ -259,14 +285,17 @@ def status(pg_uri: str) -> dict[str, Any]:
                             for c, e, a, u, n in rows}}
 
 
-def reset(pg_uri: str, collection: str) -> None:
-    """Forget a collection's stored token and changes (after it was bulked again): its stream opens from now."""
+def reset(pg_uri: str, collection: str | None) -> None:
+    """Forget a collection's stored token and changes (after it was bulked again), or every collection's (None:
+    a new online migration, the bulk starting over): its stream opens from now."""
     conn = pg_connect(pg_uri, "mongo2pg online reset")
     try:
         with conn.cursor() as cur:
-            for t in ("online_streams", "online_changes"):
-                cur.execute(sql.SQL("DELETE FROM {}.{} WHERE collection = %s").format(STATE, sql.Identifier(t)),
-                            (collection,))
+            cur.execute("SELECT to_regclass('mongo2pg.online_streams') IS NOT NULL")
+            if cur.fetchone()[0]:
+                for t in ("online_streams", "online_changes"):
+                    cur.execute(sql.SQL("DELETE FROM {}.{} WHERE %s IS NULL OR collection = %s").format(
+                        STATE, sql.Identifier(t)), (collection, collection))
         conn.commit()
     finally:
         conn.close()

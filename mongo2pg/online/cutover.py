@@ -50,7 +50,8 @@ class Cutover:
                 "rejected": len(self.applied.rejected), "duplicates_rejected": self.duplicates,
                 "status": self.summary.get("status"), "totals": self.summary.get("totals"),
                 "unreconciled": [{k: t[k] for k in ("table", "source", "loaded", "rejected")}
-                                 for t in self.summary.get("tables", []) if not t["reconciled"]]}
+                                 for t in self.summary.get("tables", []) if not t["reconciled"]],
+                "summary": self.summary}
 
 
 def cutover(pg_uri: str, source, mapping: Mapping, error_log: str | None, idle_seconds: float = 1.0,

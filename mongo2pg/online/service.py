@@ -32,6 +32,7 @@ from ..migration.state import STATE
 from .apply import Applied, apply_waiting, bulk_complete
 from .capture import Capture
 
+HISTORY = ("updated_at", "events_captured", "documents_waiting", "seconds_behind", "applied_per_second", "bulk_complete")
 HIGH_ADVICE = ("check the target (CPU, I/O, locks: `mongo2pg status`), the error log's rejects, and the app's write "
                "rate; the cutover's drain grows with this backlog")
 
@@ -39,11 +40,13 @@ HIGH_ADVICE = ("check the target (CPU, I/O, locks: `mongo2pg status`), the error
 class Service:
     def __init__(self, pg_uri: str, source, mapping: Mapping, status_file: str | None, error_log: str | None,
                  batch: int = 500, alarm_seconds: float = 300, retry_seconds: float = 300,
+                 history_file: str | None = None,
                  say: Callable[[str], None] | None = None):
         self.pg_uri, self.source, self.mapping = pg_uri, source, mapping
         self.status_file, self.error_log, self.batch = status_file, error_log, batch
         self.alarm_seconds, self.retry_seconds = alarm_seconds, retry_seconds
         self.conn = None
+        self.history_file = history_file
         self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
         self.stopping = False
         self.figures: dict[str, Any] = {"pid": os.getpid(), "state": "starting",
@@ -58,13 +61,13 @@ class Service:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         collections = sorted({t.collection for t in self.mapping.tables.values()})
         cap = Capture(self.pg_uri, self.source.db, collections)
-        last = {"status": 0.0, "line": 0.0}
+        last = {"status": 0.0, "line": 0.0, "history": 0.0}
 
         def catch_up() -> None:
             if self.conn is None or self.conn.closed:
                 self.conn = pg_connect(self.pg_uri, "mongo2pg online service")
-            if not self.figures["bulk_complete"]:
-                self.figures["bulk_complete"] = bulk_complete(self.conn)
+            # asked every turn: a bulk started over (fresh) empties the tables again, and the catch-up waits
+            self.figures["bulk_complete"] = bulk_complete(self.conn)
             done = Applied() if not self.figures["bulk_complete"] else apply_waiting(self.conn, self.source, self.mapping, batch=self.batch, error_log=self.error_log,
                                  max_batches=1)
             self._count(cap, done)
@@ -74,6 +77,10 @@ class Service:
                 self._measure(self.conn, line=now - last["line"] >= 10)
                 last["line"] = now if now - last["line"] >= 10 else last["line"]
                 self._write()
+                if self.history_file and now - last["history"] >= 5:
+                    last["history"] = now
+                    with open_private(self.history_file, "a") as f:
+                        f.write(json.dumps({k: self.figures[k] for k in HISTORY}) + "\n")
 
         try:
             how = cap.open()
@@ -134,8 +141,8 @@ class Service:
                      f"({f['applied_per_second']}/s), {waiting} waiting, {f['seconds_behind']} s behind")
 
     def _write(self) -> None:
+        self.figures["updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         if self.status_file:
-            self.figures["updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
             write_private(self.status_file, json.dumps(self.figures, indent=1) + "\n")
 
 

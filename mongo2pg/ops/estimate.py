@@ -23,7 +23,18 @@ PHASES = (("shutdown and final backup", "application-stopped", "final-backup"),
           ("migration", "migration-start", "migration-end"),
           ("validation", "migration-end", "validation"),
           ("deployment", "validation", "go-live"))
+# Online (migration_mode online), the load ran before the window: the window holds the cutover; the final
+# backup comes after go-live, outside it.
+ONLINE_PHASES = (("cutover: drain and finish", "migration-start", "migration-end"),
+                 ("validation", "migration-end", "validation"),
+                 ("deployment", "validation", "go-live"),
+                 ("final backup, after the switch", "go-live", "final-backup"))
 WINDOW = ("application-stopped", "go-live")
+
+
+def phases_of(events: dict[str, datetime]) -> tuple[tuple[str, str, str], ...]:
+    """The phases of this run's kind: online when its timeline holds the online capture's start."""
+    return ONLINE_PHASES if "online-capture-start" in events else PHASES
 
 
 def event_times(timeline: str) -> dict[str, datetime]:
@@ -42,7 +53,8 @@ def event_times(timeline: str) -> dict[str, datetime]:
 def phase_seconds(timeline: str) -> dict[str, float]:
     """Seconds of each phase (and of the maintenance window) that the timeline holds both ends of."""
     ev = event_times(timeline)
-    out = {name: (ev[end] - ev[start]).total_seconds() for name, start, end in PHASES if start in ev and end in ev}
+    out = {name: (ev[end] - ev[start]).total_seconds() for name, start, end in phases_of(ev)
+           if start in ev and end in ev}
     if WINDOW[0] in ev and WINDOW[1] in ev:
         out["maintenance window"] = (ev[WINDOW[1]] - ev[WINDOW[0]]).total_seconds()
     return out

@@ -18,12 +18,18 @@ from typing import Any
 from ..files import open_private
 from ..issues import read_error_log
 from . import monitor, report_md
-from .estimate import PHASES, event_times
+from .estimate import event_times, phases_of
 from .report_md import LAYERS
 
 
 def _load(path: Path) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _progress_sheet(path: Path) -> list[dict[str, str]]:
@@ -57,6 +63,8 @@ def collect(artifacts: str | Path) -> dict[str, Any]:
             "issues": [i.to_record() for i in read_error_log(a / "migration-errors.log")]
             if (a / "migration-errors.log").exists() else [],
             "estimate": _load(a / "duration-estimate.json"),
+            "window": _load(a / "cutover-window.json"),
+            "online_history": _jsonl(a / "online" / "online-history.jsonl"),
             # rollback.json outlives its run; it belongs to this report only when this timeline holds the rollback
             "rollback": _load(a / "rollback.json") if any(e["event"].startswith("rollback-complete")
                                                           for e in timeline) else None,
@@ -122,7 +130,7 @@ def _line(title: str, values: list[float], unit: str) -> str:
 def _gantt(data: dict[str, Any]) -> str:
     """The maintenance window's phases on one time axis, as inline SVG."""
     starts = event_times(report_md.timeline_text(data))
-    bars = [(name, starts[a], starts[b]) for name, a, b in PHASES if a in starts and b in starts]
+    bars = [(name, starts[a], starts[b]) for name, a, b in phases_of(starts) if a in starts and b in starts]
     if not bars:
         return ""
     t0, t1 = min(b[1] for b in bars), max(b[2] for b in bars)
@@ -207,6 +215,10 @@ def html_page(data: dict[str, Any], md: str) -> str:
             f'<span class="layer {"pass" if val[k]["status"] == "PASS" else "fail"}">{html.escape(n)}: '
             f'{html.escape(val[k]["status"])}</span>' for k, n in LAYERS if k in val)
         charts.append(f'<div class="layers">{boxes}</div>')
+    lag = data.get("online_history") or []
+    if len(lag) >= 2:
+        charts.append(_line("Online catch-up: seconds behind the source", [s["seconds_behind"] for s in lag], "s"))
+        charts.append(_line("Online catch-up: documents waiting", [s["documents_waiting"] for s in lag], "documents"))
     hist = data["monitoring"]
     if hist:
         charts.append(_line("Health endpoint latency", [s["health"]["ms"] or 0 for s in hist if "health" in s], "ms"))

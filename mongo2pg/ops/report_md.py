@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from .estimate import PHASES, WINDOW, event_times, phase_seconds
+from .estimate import WINDOW, event_times, phase_seconds, phases_of
 
 RUNBOOK_RECORDS_PER_SECOND = 13.27  # the runbook's reference run: 1,254,390 records in 26 h 15 min
 LAYERS = [("rowCountValidation", "Row counts"), ("sampleRecordValidation", "Field-level match"),
@@ -101,12 +101,36 @@ def _timeline(data: dict[str, Any]) -> list[str]:
     if not data["timeline"]:
         return []
     out = ["## Timeline", "", "| phase | start (UTC) | end (UTC) | duration |", "| --- | --- | --- | ---: |"]
-    for name, start, end in PHASES:
+    for name, start, end in phases_of(event_times(timeline_text(data))):
         if name in phases:
             out.append(f"| {name} | {ev[start]} | {ev[end]} | {duration(phases[name])} |")
     if "maintenance window" in phases:
         out.append(f"| **maintenance window** | {ev[WINDOW[0]]} | {ev[WINDOW[1]]} | "
                    f"**{duration(phases['maintenance window'])}** |")
+    return out + [""]
+
+
+def _window(data: dict[str, Any]) -> list[str]:
+    """The maintenance window from maintenance on to traffic back, its parts (cutover-window.json), and online
+    the engine's part and the catch-up's lag before the window."""
+    w = data.get("window")
+    if not w:
+        return []
+    out = ["## Maintenance window", "",
+           f"**{duration(w['seconds'])}** ({w['mode']}), from maintenance on ({w['maintenance_on']}) to traffic back "
+           f"({w['traffic_back']}).", "", "| part | duration |", "| --- | ---: |"]
+    out += [f"| {name} | {duration(s)} |" for name, s in w["parts"].items()]
+    if "engine" in w:
+        eng = w["engine"]
+        out += ["", f"The engine's part (drain to ready to switch): {eng['seconds']:.1f} s, "
+                + ", ".join(f"{k} {v:.1f} s" for k, v in eng["parts"].items())
+                + f"; {eng['drained_events']} events drained."]
+    lag = data.get("online_history") or []
+    if lag:
+        worst = max(lag, key=lambda s: s["seconds_behind"])
+        out += ["", f"Online catch-up before the window: {len(lag)} samples, at most {worst['seconds_behind']} s behind "
+                f"the source ({worst['documents_waiting']} documents waiting, {worst['updated_at']}); the last: "
+                f"{lag[-1]['seconds_behind']} s behind, {lag[-1]['documents_waiting']} waiting."]
     return out + [""]
 
 
@@ -269,7 +293,7 @@ def _appendices(data: dict[str, Any]) -> list[str]:
 def markdown(data: dict[str, Any], status: str, reasons: list[str]) -> str:
     out = ["# Production Migration Final Report", "",
            f"**Report date:** {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", ""]
-    for part in (_summary(data, status, reasons), _timeline(data), _migration(data), _rejects(data), _validation(data),
+    for part in (_summary(data, status, reasons), _timeline(data), _window(data), _migration(data), _rejects(data), _validation(data),
                  _performance(data), _stability(data), _issues(data), _estimate(data), _rollback(data),
                  _signoff(data), _appendices(data)):
         out += part
