@@ -145,33 +145,50 @@ class Capture:
         batch = Batch()
         deadline = time.monotonic() + self.flush_seconds
         while len(batch) < self.batch and time.monotonic() < deadline:
-            got = False
-            for name, stream in list(self.streams.items()):
-                try:
-                    event = stream.try_next()
-                    if event is None and not stream.alive:
-                        # the server closed the cursor (nx-27017 after a restart answers its getMore with
-                        # cursor 0; real MongoDB says CursorNotFound, which pymongo resumes itself): reopen
-                        # it from the last token read, whose events this batch holds
-                        self.streams[name] = self._watch(name, stream.resume_token)
-                        self.reopened += 1
-                        continue
-                except pymongo.errors.OperationFailure as exc:
-                    raise self._lost(name, exc) from None
-                if event is not None:
-                    batch.add(name, event, stream.resume_token)
-                    got = True
+            got = 0
+            for name in list(self.streams):
+                got += self._read(name, batch)
             if not got:
+                if batch.events:
+                    break  # every stream read to its end: commit now
                 time.sleep(0.02)
         if batch.events:
             self._commit(batch)
             self.anchored_at = time.monotonic()
         return len(batch)
 
+    def _read(self, name: str, batch: Batch) -> int:
+        """The stream's waiting events into the batch (all of them, up to its room: one getMore brings many)."""
+        stream, n = self.streams[name], 0
+        while len(batch) < self.batch:
+            try:
+                event = stream.try_next()
+            except pymongo.errors.OperationFailure as exc:
+                raise self._lost(name, exc) from None
+            if event is None:
+                if not stream.alive:
+                    # the server closed the cursor (nx-27017 after a restart answers its getMore with cursor 0;
+                    # real MongoDB says CursorNotFound, which pymongo resumes itself): reopen it from the last
+                    # token read, whose events this batch holds
+                    self.streams[name] = self._watch(name, stream.resume_token)
+                    self.reopened += 1
+                return n
+            batch.add(name, event, stream.resume_token)
+            n += 1
+        return n
+
     def _reanchor(self) -> None:
-        """Every stream closed and opened again from its last token. A stream whose connection broke can go
-        quiet without an error (found with nx-27017 killed mid-getMore: pymongo's cursor neither resumed nor
-        died); reopening costs one aggregate a collection, and an event read twice marks the same id."""
+        """Every stream's high-water token stored, then the stream closed and opened again from it.
+
+        Stored: a collection nobody writes keeps its opening token otherwise, and once the oplog rolls past
+        that token the stream cannot resume although it missed nothing (MongoDB's SERVER-35740: hence the
+        postBatchResumeToken servers report with every batch, which pymongo keeps as resume_token). No batch
+        is pending here (step commits before it returns), so every event before these tokens is stored.
+        Reopened: a stream whose connection broke can go quiet without an error (found with nx-27017 killed
+        mid-getMore: pymongo's cursor neither resumed nor died); one aggregate a collection, and an event read
+        twice marks the same id."""
+        self._store_tokens({name: stream.resume_token for name, stream in self.streams.items()
+                            if stream.resume_token is not None})
         for name, stream in list(self.streams.items()):
             token = stream.resume_token
             stream.close()
