@@ -78,9 +78,11 @@ class Load(threading.Thread):
             elif kind == 4:
                 db.crm_Contacts.update_one({"_id": rng.choice(contacts)},
                                            {"$addToSet": {"opportunitiesIDs": rng.choice(opportunities)}})
-            else:
-                db.crm_Opportunities.update_one({"_id": rng.choice(opportunities)},
-                                                {"$pop": {"connected_contacts": -1}})
+            else:  # read, then $pull: nx-27017 answers $pop on an empty array with an error (MongoDB: no-op)
+                o = db.crm_Opportunities.find_one({"_id": rng.choice(opportunities)}, {"connected_contacts": 1})
+                if o and o.get("connected_contacts"):
+                    db.crm_Opportunities.update_one({"_id": o["_id"]},
+                                                    {"$pull": {"connected_contacts": o["connected_contacts"][0]}})
             self.writes += 1
 
 
@@ -149,7 +151,8 @@ def backlog_rate(pg: PgServer, n: int, work: Path) -> float:
         write_live(client, db="nextcrm", scale=0.05, seed=1)
         uri = pg.create_db("online_backlog")
         common = ["--pg-uri", uri, "--mongo-uri", mongo.uri]
-        engine("migrate", *common, "--quiet", "--fresh", "--error-log", str(work / "backlog-errors.log"),
+        engine("online", "capture", *common, "--seconds", "1")  # the streams opened (their tokens stored) first
+        engine("migrate", "--online", *common, "--quiet", "--fresh", "--error-log", str(work / "backlog-errors.log"),
                "--checkpoint-file", str(work / "backlog-cp.json"))
         capture = subprocess.Popen([sys.executable, "-m", "mongo2pg", "online", "capture", *common, "--until-idle", "3"],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
