@@ -309,6 +309,8 @@ def test_the_source_killed_and_restarted_mid_stream_the_service_resumes_from_its
         time.sleep(0.5)
     # the running service caught every change across the crash itself, not the cutover's drain after it
     assert status["events_captured"] >= 60 and status["documents_waiting"] == 0, status
+    st = json.loads(_engine("status", "--pg-uri", online).stdout)  # the migration's status shows the catch-up
+    assert st["online"]["documents_waiting"] == 0 and st["online"]["seconds_behind"] == 0.0, st
     assert _service("stop", online, mongo.uri, db_name, tmp_path).returncode == 0
     cut = _service("cutover", online, mongo.uri, db_name, tmp_path)
     assert cut.returncode == 0, cut.stdout + cut.stderr

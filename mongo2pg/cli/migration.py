@@ -33,5 +33,13 @@ def cmd_status(args) -> int:
     from ..migration import status
 
     need(args, "pg-uri")
-    print(json.dumps(status(args.pg_uri), indent=1, default=str))
+    out = status(args.pg_uri)
+    if out["state"] != "none":
+        from ..online.capture import status as online_status
+
+        online = online_status(args.pg_uri)  # an online migration's catch-up: its backlog and lag
+        if online["capturing"]:
+            out["online"] = {k: online[k] for k in ("documents_waiting", "seconds_behind", "last_event_at",
+                                                    "seconds_since_last_event")}
+    print(json.dumps(out, indent=1, default=str))
     return 0
