@@ -203,10 +203,14 @@ def test_online_bulk_while_the_app_writes_killed_service_and_cutover_equal_an_of
     time.sleep(1)
     again = _service("start", online, mongo.uri, db_name, tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
-    time.sleep(3)
+    status: dict = {}
+    for _ in range(240):  # the restarted service at work: it resumed from its tokens and applies
+        status = json.loads((tmp_path / "online-status.json").read_text())
+        if status["events_captured"] > 0 and status["documents_loaded"] > 0:
+            break
+        time.sleep(0.25)
     app.stop.set()  # maintenance on: the app writes no more
     app.join(30)
-    status = json.loads((tmp_path / "online-status.json").read_text())
     assert status["state"] == "capturing" and status["events_captured"] > 0, status
     assert _service("stop", online, mongo.uri, db_name, tmp_path).returncode == 0
     assert json.loads((tmp_path / "online-status.json").read_text())["state"] == "stopped"

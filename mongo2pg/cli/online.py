@@ -80,21 +80,16 @@ def _capture(args) -> int:
 def _apply(args) -> int:
     from ..connect import pg_connect
     from ..errors import ConfigError
-    from ..mapping import load_mapping
     from ..online.apply import apply_waiting, bulk_complete, waiting
-    from ..pooler import refuse_transaction_pooler
-    from ..source.readers import open_source
 
-    need(args, "mongo-uri")
-    refuse_transaction_pooler(args.pg_uri)
+    source, mapping = _source_and_mapping(args)
     conn = pg_connect(args.pg_uri, "mongo2pg online apply")
-    source = open_source(args.mongo_uri, None, args.db)
     try:
         if not bulk_complete(conn):
             raise ConfigError("the bulk has not completed (mongo2pg migrate --online): the changes wait for it")
         before = waiting(conn)
         start = time.monotonic()
-        done = apply_waiting(conn, source, load_mapping(args.mapping), batch=args.batch, error_log=args.error_log,
+        done = apply_waiting(conn, source, mapping, batch=args.batch, error_log=args.error_log,
                              progress=lambda line: print(line, file=sys.stderr, flush=True))
         seconds = time.monotonic() - start
     finally:

@@ -24,7 +24,7 @@ from ..mapping import Mapping, Table
 from ..migration.remigrate import logged_before, remigrate
 from ..migration.settle import dangling_issue
 from ..migration.state import STATE, insert_issues
-from .capture import id_from_key
+from .capture import backlog, id_from_key
 from .load import load_batch
 
 NOTE = "re-read from the source and loaded by the online catch-up"
@@ -43,8 +43,7 @@ def waiting(conn) -> int:
         cur.execute("SELECT to_regclass('mongo2pg.online_changes') IS NOT NULL")
         if not cur.fetchone()[0]:
             return 0
-        cur.execute(sql.SQL("SELECT count(*) FROM {}.online_changes").format(STATE))
-        n = cur.fetchone()[0]
+        n, _ = backlog(cur)
     conn.rollback()
     return n
 

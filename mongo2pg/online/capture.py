@@ -278,6 +278,15 @@ class Capture:
         self.conn = None
 
 
+def backlog(cur) -> tuple[int, float]:
+    """Documents waiting for the catch-up, and the seconds the target is behind the source: the age of the
+    oldest change not yet applied (0 when none waits)."""
+    cur.execute(sql.SQL("SELECT count(*), extract(epoch FROM now() - min(changed_at)) FROM {}.online_changes")
+                .format(STATE))
+    waiting, behind = cur.fetchone()
+    return waiting, round(float(behind or 0.0), 1)
+
+
 def status(pg_uri: str) -> dict[str, Any]:
     """Documents waiting for the catch-up (marked, not yet applied), the last event's time and its age; per
     collection the same with the events captured."""
@@ -291,14 +300,12 @@ def status(pg_uri: str) -> dict[str, Any]:
                                           (SELECT count(*) FROM {}.online_changes c WHERE c.collection = s.collection)
                                    FROM {}.online_streams s ORDER BY s.collection""").format(STATE, STATE))
             rows = cur.fetchall()
-            # behind the source: the age of the oldest change not yet applied
-            cur.execute(sql.SQL("SELECT extract(epoch FROM now() - min(changed_at)) FROM {}.online_changes").format(STATE))
-            behind = cur.fetchone()[0]
+            _, behind = backlog(cur)
     finally:
         conn.close()
     last = max((a for _, _, a, _, _ in rows if a), default=None)
     return {"capturing": True, "documents_waiting": sum(n for *_, n in rows),
-            "seconds_behind": round(float(behind or 0.0), 1),
+            "seconds_behind": behind,
             "last_event_at": last.isoformat() if last else None,
             "seconds_since_last_event": round((datetime.now(UTC) - last).total_seconds(), 1) if last else None,
             "collections": {c: {"events": e, "last_event_at": a.isoformat() if a else None,

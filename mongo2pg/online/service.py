@@ -22,15 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from psycopg2 import sql
-
 from ..connect import pg_connect
 from ..errors import ConfigError, Mongo2PgError
 from ..files import open_private, write_private
 from ..mapping import Mapping
-from ..migration.state import STATE
 from .apply import Applied, apply_waiting, bulk_complete
-from .capture import Capture
+from .capture import Capture, backlog
 
 HISTORY = ("updated_at", "events_captured", "documents_waiting", "seconds_behind", "applied_per_second", "bulk_complete")
 HIGH_ADVICE = ("check the target (CPU, I/O, locks: `mongo2pg status`), the error log's rejects, and the app's write "
@@ -113,16 +110,14 @@ class Service:
 
     def _measure(self, conn, line: bool) -> None:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("SELECT count(*), extract(epoch FROM now() - min(changed_at)) "
-                                "FROM {}.online_changes").format(STATE))
-            waiting, behind = cur.fetchone()
+            waiting, behind = backlog(cur)
         conn.rollback()
         f, now = self.figures, time.monotonic()
         applied = f["documents_loaded"] + f["documents_removed"]
         self.applied_at.append((now, applied))
         t0, a0 = self.applied_at[0]
         f["applied_per_second"] = round((applied - a0) / (now - t0), 1) if now > t0 else 0.0
-        f["seconds_behind"] = round(float(behind or 0.0), 1)
+        f["seconds_behind"] = behind
         # growing: the backlog rose and has not fallen since (a steady one that the catch-up keeps level is not)
         if waiting == 0 or waiting < f["documents_waiting"]:
             self.growing_since = None
