@@ -46,27 +46,23 @@ def cmd_online(args) -> int:
 def _capture(args) -> int:
     from ..connect import mongo_client
     from ..mapping import load_mapping
-    from ..online.capture import Capture
+    from ..online.capture import Capture, mapped_collections
     from ..pooler import refuse_transaction_pooler
 
     need(args, "mongo-uri")
     refuse_transaction_pooler(args.pg_uri)
-    collections = sorted({t.collection for t in load_mapping(args.mapping).tables.values()})
-    cap = Capture(args.pg_uri, mongo_client(args.mongo_uri)[args.db], collections, batch=args.batch)
+    cap = Capture(args.pg_uri, mongo_client(args.mongo_uri)[args.db], mapped_collections(load_mapping(args.mapping)),
+                  batch=args.batch)
     how = cap.open()
     resumed = sum(1 for h in how.values() if h != "from now")
     print(f"online: streams open on {len(how)} collections ({resumed} resumed from their stored tokens); "
           "the bulk read may start now", flush=True)
-    start = idle_since = time.monotonic()
-    seen = 0
+    start = time.monotonic()
 
     def until() -> bool:
-        nonlocal seen, idle_since
-        if cap.captured_events != seen:
-            seen, idle_since = cap.captured_events, time.monotonic()
         if args.seconds and time.monotonic() - start >= args.seconds:
             return True
-        return bool(args.until_idle) and time.monotonic() - idle_since >= args.until_idle
+        return bool(args.until_idle) and cap.idle_seconds() >= args.until_idle
 
     try:
         n = cap.run(until, progress=lambda line: print(line, file=sys.stderr, flush=True),

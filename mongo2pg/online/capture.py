@@ -48,6 +48,11 @@ def online_ddl() -> list[sql.Composable]:
     ]
 
 
+def mapped_collections(mapping) -> list[str]:
+    """The collections a capture watches: every one the mapping reads."""
+    return sorted({t.collection for t in mapping.tables.values()})
+
+
 def id_key(_id: Any) -> str:
     """A document's `_id` as stored in online_changes: canonical extended JSON, any BSON type, reversible."""
     return json_util.dumps(_id, json_options=json_util.CANONICAL_JSON_OPTIONS)
@@ -98,6 +103,7 @@ class Capture:
         self.streams: dict[str, Any] = {}
         self.conn = None
         self.captured_events = 0
+        self.event_at = time.monotonic()  # when the last batch of events committed (or the capture began)
         self.reopened = 0  # streams the server closed, reopened from their last token
         self.lag_seconds: float | None = None
 
@@ -207,6 +213,7 @@ class Capture:
             self._store_tokens(batch.tokens, cur=cur, events=batch.events, last_at=batch.last_at)
         self.conn.commit()
         self.captured_events += len(batch)
+        self.event_at = time.monotonic()
         if batch.last_at:
             self.lag_seconds = max(0.0, (datetime.now(UTC) - max(batch.last_at.values())).total_seconds())
 
@@ -256,6 +263,10 @@ class Capture:
                 last_line = time.monotonic()
                 progress(self.line())
         return self.captured_events
+
+    def idle_seconds(self) -> float:
+        """Seconds since the last event was committed: a drain ends when nothing has come for a while."""
+        return time.monotonic() - self.event_at
 
     def line(self) -> str:
         lag = f"{self.lag_seconds:.1f}" if self.lag_seconds is not None else "-"

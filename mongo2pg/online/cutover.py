@@ -33,7 +33,7 @@ from ..migration.runner import reconcile
 from ..migration.summary import Summary
 from ..migration.unique import duplicate_issue, unique_indexes
 from .apply import Applied, apply_waiting, bulk_complete, id_of, remove_row
-from .capture import Capture
+from .capture import Capture, mapped_collections
 
 
 @dataclass
@@ -92,18 +92,10 @@ def cutover(pg_uri: str, source, mapping: Mapping, error_log: str | None, idle_s
 
 def drain(pg_uri: str, db, mapping: Mapping, idle_seconds: float) -> int:
     """The capture from its stored tokens until no event comes for idle_seconds; the events it read."""
-    collections = sorted({t.collection for t in mapping.tables.values()})
-    cap = Capture(pg_uri, db, collections)
+    cap = Capture(pg_uri, db, mapped_collections(mapping))
     cap.open()
-    idle = [time.monotonic(), 0]
-
-    def until() -> bool:
-        if cap.captured_events != idle[1]:
-            idle[:] = [time.monotonic(), cap.captured_events]
-        return time.monotonic() - idle[0] >= idle_seconds
-
     try:
-        return cap.run(until, retry_seconds=60)
+        return cap.run(lambda: cap.idle_seconds() >= idle_seconds, retry_seconds=60)
     finally:
         cap.close()
 

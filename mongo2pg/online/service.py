@@ -27,7 +27,7 @@ from ..errors import ConfigError, Mongo2PgError
 from ..files import open_private, write_private
 from ..mapping import Mapping
 from .apply import Applied, apply_waiting, bulk_complete
-from .capture import Capture, backlog
+from .capture import Capture, backlog, mapped_collections
 
 HISTORY = ("updated_at", "events_captured", "documents_waiting", "seconds_behind", "applied_per_second", "bulk_complete")
 HIGH_ADVICE = ("check the target (CPU, I/O, locks: `mongo2pg status`), the error log's rejects, and the app's write "
@@ -56,8 +56,7 @@ class Service:
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
-        collections = sorted({t.collection for t in self.mapping.tables.values()})
-        cap = Capture(self.pg_uri, self.source.db, collections)
+        cap = Capture(self.pg_uri, self.source.db, mapped_collections(self.mapping))
         last = {"status": 0.0, "line": 0.0, "history": 0.0}
 
         def catch_up() -> None:
