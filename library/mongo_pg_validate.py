@@ -72,6 +72,14 @@ options:
   reference_schema:
     description: 'Schema JSON the target must equal (default: from the mapping).'
     type: path
+  baseline:
+    description: 'Online migration, before the window: also write this pass''s baseline here (the capture''s position,
+      what differed, the junctions'' links; mode 0600).'
+    type: path
+  since:
+    description: 'Online cutover: check again only what changed after the baseline''s pass, with every count reconciled
+      (a missing or stale baseline: every record).'
+    type: path
   # END generated options
 author: mongo2pg maintainers
 """
@@ -91,6 +99,7 @@ failed_layers: {description: Names of the layers that failed., returned: always,
 summary: {description: The report's summary block (records, fields, matchPercentage)., returned: always, type: dict}
 report: {description: Path of the JSON report., returned: always, type: str}
 seconds: {description: Validation time., returned: always, type: float}
+mode: {description: 'What was checked: every row, a sample, or the changes since a baseline.', returned: always, type: str}
 rows_per_second: {description: Rows checked per second., returned: always, type: int}
 """
 
@@ -113,6 +122,8 @@ ARGUMENT_SPEC = {
     "min_match": {"type": "float", "default": 99.0},
     "strict": {"type": "bool", "default": True},
     "reference_schema": {"type": "path"},
+    "baseline": {"type": "path"},
+    "since": {"type": "path"},
 }
 # END generated ARGUMENT_SPEC
 
@@ -131,7 +142,7 @@ def main() -> None:
         module.fail_json(msg=redact.redact_text(str(exc)), exit_code=exc.exit_code)
         return
     result = {"changed": False, "overall_status": report["overallStatus"], "failed_layers": report["failedLayers"],
-              "summary": report["summary"], "report": p["report"], "seconds": report["seconds"],
+              "summary": report["summary"], "report": p["report"], "seconds": report["seconds"], "mode": report["mode"],
               "rows_per_second": report["rowsPerSecond"]}
     if report["overallStatus"] != "PASS":
         module.fail_json(msg=f"validation FAILED ({', '.join(report['failedLayers'])}); see {p['report']} "

@@ -48,6 +48,9 @@ def generated(path: Path, cls: type) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if {"-h", "--help"} & set(argv) or set(argv) - {"--check"}:
+        print(__doc__.strip())
+        return 0 if {"-h", "--help"} & set(argv) else 2
     check = "--check" in argv
     stale = []
     for name, cls in MODULES.items():

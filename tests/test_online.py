@@ -22,7 +22,7 @@ from servers import table_digests
 
 from mongo2pg.errors import ConfigError
 from mongo2pg.fixtures.write import write_live
-from mongo2pg.ids import objectid_from_uuid
+from mongo2pg.ids import objectid_from_uuid, uuid_from_objectid
 from mongo2pg.online.capture import Capture, id_key
 
 
@@ -182,7 +182,8 @@ def _service(action: str, pg_uri: str, mongo_uri: str, db: str, folder, *extra: 
 def test_online_bulk_while_the_app_writes_killed_service_and_cutover_equal_an_offline_run(mongo, pg, tmp_path):
     """The service (capture and catch-up) started before the bulk; the app writes through the bulk and the
     catch-up, a duplicate email among its writes while the bulk reads; the service killed with SIGKILL and
-    started again; the cutover killed mid-drain and run again. The tables then equal an offline run of the
+    started again at seeded moments during the bulk and during the catch-up; the cutover killed mid-drain and
+    run again. The tables then equal an offline run of the
     final source, table by table, the duplicate is a duplicate_key reject, and validation passes."""
     db_name = "online_e2e"
     write_live(pymongo.MongoClient(mongo.uri), db=db_name, scale=0.005, seed=11)
@@ -195,14 +196,26 @@ def test_online_bulk_while_the_app_writes_killed_service_and_cutover_equal_an_of
     app.start()
     taken = db.Users.find_one({"email": {"$type": "string"}}, {"email": 1})["email"]
     second_user = db.Users.insert_one({"v": 0, "email": taken, "name": "second with that email"}).inserted_id
-    bulk = _engine("migrate", "--online", "--mongo-uri", mongo.uri, "--db", db_name, "--pg-uri", online, "--quiet",
-                   "--error-log", str(tmp_path / "online-errors.log"))
-    assert bulk.returncode == 0, bulk.stdout[-3000:] + bulk.stderr[-3000:]
-    time.sleep(2)  # the catch-up under way
-    os.kill(int((tmp_path / "online.pid").read_text()), signal.SIGKILL)
-    time.sleep(1)
-    again = _service("start", online, mongo.uri, db_name, tmp_path)
-    assert again.returncode == 0, again.stdout + again.stderr
+    moments = random.Random(29)  # the kills' seeded moments: during the bulk, the catch-up, the drain
+
+    def kill_and_restart_the_service() -> None:
+        os.kill(int((tmp_path / "online.pid").read_text()), signal.SIGKILL)
+        time.sleep(0.5)
+        again = _service("start", online, mongo.uri, db_name, tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+
+    bulk = subprocess.Popen([sys.executable, "-m", "mongo2pg", "migrate", "--online", "--mongo-uri", mongo.uri, "--db",
+                             db_name, "--pg-uri", online, "--quiet", "--error-log", str(tmp_path / "online-errors.log")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bulk_started = time.monotonic()
+    time.sleep(moments.uniform(0.5, 2.0))
+    assert bulk.poll() is None, "the bulk ended before the kill meant for its middle"
+    kill_and_restart_the_service()
+    out, err = bulk.communicate(timeout=600)
+    assert bulk.returncode == 0, out[-3000:] + err[-3000:]
+    print(f"bulk done {time.monotonic() - bulk_started:.1f} s after its start")
+    time.sleep(moments.uniform(0.5, 3.0))  # the catch-up under way
+    kill_and_restart_the_service()
     status: dict = {}
     for _ in range(240):  # the restarted service at work: it resumed from its tokens and applies
         status = json.loads((tmp_path / "online-status.json").read_text())
@@ -217,7 +230,7 @@ def test_online_bulk_while_the_app_writes_killed_service_and_cutover_equal_an_of
     first = subprocess.Popen([sys.executable, "-m", "mongo2pg", "online", "cutover", "--pg-uri", online, "--mongo-uri",
                               mongo.uri, "--db", db_name, "--idle-seconds", "2"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+    time.sleep(moments.uniform(0.5, 1.5))
     first.kill()  # mid-drain: what it read and did not commit is read again
     first.wait(10)
     cut = _service("cutover", online, mongo.uri, db_name, tmp_path, "--report", str(tmp_path / "cutover.json"))
@@ -326,3 +339,91 @@ def test_the_source_killed_and_restarted_mid_stream_the_service_resumes_from_its
         cur.execute('SELECT id::text, name FROM "crm_Accounts"')
         got = {str(objectid_from_uuid(i)): n for i, n in cur.fetchall()}
     assert got == want and len(want) == 60  # 20 + 20 + 20 created, every rename on both sides of the crash
+
+
+def _sql(uri: str, query: str, args: tuple = ()) -> list[tuple]:
+    conn = psycopg2.connect(uri)
+    with conn, conn.cursor() as cur:
+        cur.execute(query, args)
+        rows = cur.fetchall() if cur.description else []
+    conn.close()
+    return rows
+
+
+def test_validation_at_cutover_checks_only_what_changed_after_its_full_pass_and_still_catches_every_fault(
+        mongo, pg, tmp_path):
+    """A full pass (--baseline) while the service runs, a row corrupted before it; changes after it (a rename, a
+    deletion, a watcher link added from the user's side); the cutover. Validation --since then checks a few
+    records, not the data, names the corrupted row the pass found, and catches a fault put on a changed record,
+    on a junction link touching one, and among the rows of unchanged documents; a baseline of a capture since
+    started over means every record."""
+    db_name = "online_since"
+    write_live(pymongo.MongoClient(mongo.uri), db=db_name, scale=0.005, seed=13)
+    db = pymongo.MongoClient(mongo.uri)[db_name]
+    target = pg.create_db("t_online_since")
+    errors = str(tmp_path / "online-errors.log")
+    assert _service("start", target, mongo.uri, db_name, tmp_path).returncode == 0
+    bulk = _engine("migrate", "--online", "--mongo-uri", mongo.uri, "--db", db_name, "--pg-uri", target, "--quiet",
+                   "--error-log", errors)
+    assert bulk.returncode == 0, bulk.stderr[-3000:]
+    accounts = [d["_id"] for d in db.crm_Accounts.find({}, {"_id": 1}).sort("_id", 1)]
+    bad, renamed, deleted = accounts[0], accounts[1], accounts[-1]
+    bad_uuid = _sql(target, 'SELECT id::text FROM "crm_Accounts" ORDER BY id LIMIT 1')[0][0]
+    assert objectid_from_uuid(bad_uuid) == bad
+    _sql(target, 'UPDATE "crm_Accounts" SET name = name || \'!\' WHERE id = %s', (bad_uuid,))
+
+    def validate(*extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+        report = tmp_path / "report.json"
+        run = _engine("validate", "--mongo-uri", mongo.uri, "--db", db_name, "--pg-uri", target, "--error-log", errors,
+                      "--report", str(report), *extra)
+        return run, json.loads(report.read_text())
+
+    baseline = tmp_path / "baseline.json"
+    _, full = validate("--baseline", str(baseline))
+    assert oct(baseline.stat().st_mode & 0o777) == "0o600"
+    assert str(bad) in json.loads(baseline.read_text())["flagged"]["crm_Accounts"]
+    user = db.Users.find_one({"watching_accountsIDs": {"$exists": True}}, {"_id": 1})["_id"]
+    db.crm_Accounts.update_one({"_id": renamed}, {"$set": {"name": "Renamed after the pass"}})
+    db.crm_Accounts.delete_one({"_id": deleted})
+    db.Users.update_one({"_id": user}, {"$addToSet": {"watching_accountsIDs": renamed}})
+    assert _service("stop", target, mongo.uri, db_name, tmp_path).returncode == 0
+    cut = _service("cutover", target, mongo.uri, db_name, tmp_path, "--report", str(tmp_path / "cutover.json"))
+    assert cut.returncode == 0, cut.stdout[-3000:] + cut.stderr[-3000:]
+
+    run, report = validate("--since", str(baseline))
+    assert run.returncode != 0 and report["mode"].startswith("changes since")
+    assert [m["mongoId"] for m in report["sampleRecordValidation"]["fieldMismatches"]] == [str(bad)]
+    print(f"rows checked: full pass {full['rowsChecked']}, at cutover {report['rowsChecked']}")
+    assert report["rowsChecked"] < full["rowsChecked"] / 10, (report["rowsChecked"], full["rowsChecked"])
+    name = db.crm_Accounts.find_one({"_id": bad})["name"]
+    _sql(target, 'UPDATE "crm_Accounts" SET name = %s WHERE id = %s', (name, bad_uuid))
+    run, report = validate("--since", str(baseline))
+    assert run.returncode == 0 and report["overallStatus"] == "PASS", run.stdout[-2000:] + run.stderr[-2000:]
+
+    renamed_uuid, user_uuid = uuid_from_objectid(renamed), uuid_from_objectid(user)
+    other_user = uuid_from_objectid(db.Users.find_one({"_id": {"$ne": user}}, {"_id": 1})["_id"])
+    linked = {a for (a,) in _sql(target, 'SELECT account_id::text FROM "AccountWatchers" WHERE user_id = %s',
+                                 (other_user,))}
+    unchanged = next(u for u in map(uuid_from_objectid, accounts[2:-1]) if u not in linked)
+    faults = {  # each put on the target, caught by the layer named, then undone
+        "a changed record": ('UPDATE "crm_Accounts" SET name = \'x\' WHERE id = %s', (renamed_uuid,),
+                             'UPDATE "crm_Accounts" SET name = \'Renamed after the pass\' WHERE id = %s', "fieldMatch"),
+        "a link of a changed record": (
+            'DELETE FROM "AccountWatchers" WHERE account_id = %s AND user_id = %s', (renamed_uuid, user_uuid),
+            'INSERT INTO "AccountWatchers" (account_id, user_id) VALUES (%s, %s)', "referentialIntegrity"),
+        "a link among unchanged documents": (
+            'INSERT INTO "AccountWatchers" (account_id, user_id) VALUES (%s, %s)', (unchanged, other_user),
+            'DELETE FROM "AccountWatchers" WHERE account_id = %s AND user_id = %s', "referentialIntegrity"),
+    }
+    for fault, (put, args, undo, layer) in faults.items():
+        _sql(target, put, args)
+        run, report = validate("--since", str(baseline))
+        assert run.returncode != 0 and layer in report["failedLayers"], (fault, report["failedLayers"])
+        _sql(target, undo, args)
+    run, report = validate("--since", str(baseline))
+    assert report["overallStatus"] == "PASS", report["failedLayers"]
+
+    _sql(target, "UPDATE mongo2pg.online_streams SET opened_at = now()")  # as a capture started over
+    run, report = validate("--since", str(baseline))
+    assert "checking every record" in run.stderr and report["mode"] == "every row"
+    assert report["overallStatus"] == "PASS" and report["rowsChecked"] > full["rowsChecked"] / 2

@@ -45,6 +45,11 @@ def online_ddl() -> list[sql.Composable]:
         sql.SQL("""CREATE TABLE IF NOT EXISTS {}.online_changes (
             collection TEXT NOT NULL, source_id TEXT NOT NULL, op TEXT NOT NULL, seq BIGINT NOT NULL,
             changed_at TIMESTAMPTZ, PRIMARY KEY (collection, source_id))""").format(s),
+        # Every document ever marked, with its last mark: kept after the change is applied, so a validation
+        # at cutover can check again only what changed after its full pass (validation/since.py).
+        sql.SQL("""CREATE TABLE IF NOT EXISTS {}.online_seen (
+            collection TEXT NOT NULL, source_id TEXT NOT NULL, seq BIGINT NOT NULL,
+            PRIMARY KEY (collection, source_id))""").format(s),
     ]
 
 
@@ -204,11 +209,14 @@ class Capture:
     def _commit(self, batch: Batch) -> None:
         with self.conn.cursor() as cur:
             if batch.ids:
-                execute_values(cur, sql.SQL("""INSERT INTO {}.online_changes (collection, source_id, op, seq, changed_at)
-                    SELECT c, i, o, nextval({}), t::timestamptz FROM (VALUES %s) v(c, i, o, t)
+                execute_values(cur, sql.SQL("""WITH marked AS (
+                    INSERT INTO {s}.online_changes (collection, source_id, op, seq, changed_at)
+                    SELECT c, i, o, nextval({q}), t::timestamptz FROM (VALUES %s) v(c, i, o, t)
                     ON CONFLICT (collection, source_id) DO UPDATE
-                    SET op = EXCLUDED.op, seq = EXCLUDED.seq, changed_at = EXCLUDED.changed_at""").format(
-                    STATE, sql.Literal("mongo2pg.online_seq")).as_string(cur),
+                    SET op = EXCLUDED.op, seq = EXCLUDED.seq, changed_at = EXCLUDED.changed_at
+                    RETURNING collection, source_id, seq)
+                    INSERT INTO {s}.online_seen SELECT * FROM marked ON CONFLICT (collection, source_id) DO UPDATE
+                    SET seq = EXCLUDED.seq""").format(s=STATE, q=sql.Literal("mongo2pg.online_seq")).as_string(cur),
                     [(c, i, op, at.isoformat() if at else None) for (c, i), (op, at) in batch.ids.items()])
             self._store_tokens(batch.tokens, cur=cur, events=batch.events, last_at=batch.last_at)
         self.conn.commit()
@@ -332,7 +340,7 @@ def reset(pg_uri: str, collection: str | None) -> None:
         with conn.cursor() as cur:
             cur.execute("SELECT to_regclass('mongo2pg.online_streams') IS NOT NULL")
             if cur.fetchone()[0]:
-                for t in ("online_streams", "online_changes"):
+                for t in ("online_streams", "online_changes", "online_seen"):
                     cur.execute(sql.SQL("DELETE FROM {}.{} WHERE %s IS NULL OR collection = %s").format(
                         STATE, sql.Identifier(t)), (collection, collection))
         conn.commit()

@@ -23,6 +23,7 @@ from ..redact import redact_uri
 from . import dumpfmt
 
 RAW = CodecOptions(document_class=RawBSONDocument)
+FETCH_IDS = 5_000  # ids per look-up: a query stays far below MongoDB's 16 MB
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Source(Protocol):
                 max_bytes: int | None = None) -> Iterator[list[bytes]]: ...
 
     def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]: ...
+
+    def fetch_raw(self, collection: str, ids: set[str]) -> Iterator[bytes | memoryview]: ...
 
     def iter_all(self, collection: str) -> Iterator[dict[str, Any]]: ...
 
@@ -135,6 +138,12 @@ class DumpSource:
                     break
         return found
 
+    def fetch_raw(self, collection: str, ids: set[str]) -> Iterator[bytes]:
+        """Documents by str(_id), raw, in file order: one scan of the file."""
+        if not ids or collection not in self._colls:
+            return iter(())
+        return (raw for raw in dumpfmt.iter_raw(self._colls[collection]) if str(RawBSONDocument(raw)["_id"]) in ids)
+
     def size_bytes(self) -> int:
         """Bytes of the dump's files (compressed when the dump is)."""
         return sum(p.stat().st_size for p in self.db_dir.iterdir() if p.is_file())
@@ -198,6 +207,15 @@ class MongoSource:
         # by both forms: an ObjectId's hex, and a string id as it is (a table of string ids)
         wanted: list[Any] = [ObjectId(i) for i in ids if ObjectId.is_valid(i)] + sorted(ids)
         return {str(d["_id"]): d for d in self.db[collection].find({"_id": {"$in": wanted}})}
+
+    def fetch_raw(self, collection: str, ids: set[str]) -> Iterator[bytes | memoryview]:
+        """Documents by str(_id), raw, in _id order within each look-up of FETCH_IDS ids (by the _id index)."""
+        if not ids or collection not in self._names:
+            return iter(())
+        wanted: list[Any] = [ObjectId(i) for i in sorted(ids) if ObjectId.is_valid(i)] + sorted(ids)
+        coll = self.db.get_collection(collection, codec_options=RAW)
+        return (d.raw for at in range(0, len(wanted), FETCH_IDS)
+                for d in coll.find({"_id": {"$in": wanted[at:at + FETCH_IDS]}}, sort=[("_id", 1)]))
 
     def size_bytes(self) -> int:
         """The database's data size as MongoDB reports it (dbStats)."""

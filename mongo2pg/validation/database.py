@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,14 @@ _OID_PAIR = """CASE WHEN substring(uuid_send({l}) FROM 7 FOR 4) = '\\xMIDDLE'::b
                ELSE {l}::text || ' ' || {r}::text END""".replace("MIDDLE", MIDDLE_HEX)
 
 
+def link_pair(j) -> sql.Composable:
+    """A junction row's two ends as the hex of their ObjectIds (or UUID texts), in SQL."""
+    return sql.SQL(_OID_PAIR).format(l=sql.Identifier(j.left.column), r=sql.Identifier(j.right.column))
+
+
 def junction_rows(mapping: Mapping, j, expected: set[bytes]):
     """Job: a junction's rows against the union of both sides' arrays (expected, as 24 ObjectId bytes)."""
-    lt, rt = mapping.tables[j.left.references], mapping.tables[j.right.references]
-
-    pair = sql.SQL(_OID_PAIR).format(l=sql.Identifier(j.left.column), r=sql.Identifier(j.right.column))
+    pair = link_pair(j)
 
     def run(conn) -> tuple[str, Any]:
         with conn.cursor() as cur:
@@ -69,31 +73,45 @@ def junction_rows(mapping: Mapping, j, expected: set[bytes]):
             if count == len(expected) and digest == hashlib.sha256(
                     ",".join(sorted(p.hex() for p in expected)).encode()).hexdigest():
                 return "junction", (j, {"expectedLinks": count, "actualRows": count, "missing": 0, "extra": 0,
-                                        "droppedDangling": 0}, [])
-            # Each row as the hex of its two ObjectIds, or as its UUID texts when this scheme did not make them.
+                                        "droppedDangling": 0}, [], LinkSets())
             cur.execute(sql.SQL("SELECT {} FROM {}").format(pair, sql.Identifier(j.name)))
-            texts = [t for (t,) in cur.fetchall()]
-            actual = {bytes.fromhex(t) for t in texts if len(t) == 48}
-            foreign = [t for t in texts if len(t) != 48]
-            # An expected link absent from the target was dropped as dangling (an end absent or rejected,
-            # logged by the migration) or is missing: ask the target about those ends only.
-            absent = expected - actual
-            present: set[bytes] = set()
-            for table, ends in ((lt, {p[:12] for p in absent}), (rt, {p[12:] for p in absent})):
-                if ends:
-                    cur.execute(sql.SQL("SELECT id::text FROM {} WHERE id = ANY(%s::uuid[])").format(
-                        sql.Identifier(table.name)), ([uuid_from_objectid(e) for e in ends],))
-                    present |= {(table.name, objectid_from_uuid(u).binary) for (u,) in cur.fetchall()}
-        missing = {p for p in absent if (lt.name, p[:12]) in present and (rt.name, p[12:]) in present}
-        extra = actual - expected
-        dropped = len(absent) - len(missing)
-        stats = {"expectedLinks": len(expected) - dropped, "actualRows": len(texts), "missing": len(missing),
-                 "extra": len(extra) + len(foreign), "droppedDangling": dropped}
-        problems = [(kind, str(ObjectId(p[:12])), str(ObjectId(p[12:])))
-                    for kind, pairs in (("missing", missing), ("extra", extra)) for p in list(pairs)[:20]]
-        problems += [("extra", *t.split(" ")) for t in foreign[:20]]
-        return "junction", (j, stats, problems)
+            return "junction", (j, *compare_links(cur, mapping, j, [t for (t,) in cur.fetchall()], expected))
     return run
+
+
+@dataclass
+class LinkSets:
+    """A junction check's links by what became of them (24 ObjectId bytes each), complete: a baseline's record."""
+    missing: set[bytes] = field(default_factory=set)
+    extra: set[bytes] = field(default_factory=set)
+    dropped: set[bytes] = field(default_factory=set)  # an end absent or rejected: dropped as dangling
+
+
+def compare_links(cur, mapping: Mapping, j, texts: list[str], expected: set[bytes]
+                  ) -> tuple[dict[str, int], list[tuple], LinkSets]:
+    """A junction's rows (each as link_pair's text) against the links expected of them."""
+    lt, rt = mapping.tables[j.left.references], mapping.tables[j.right.references]
+    # Each row as the hex of its two ObjectIds, or as its UUID texts when this scheme did not make them.
+    actual = {bytes.fromhex(t) for t in texts if len(t) == 48}
+    foreign = [t for t in texts if len(t) != 48]
+    # An expected link absent from the target was dropped as dangling (an end absent or rejected,
+    # logged by the migration) or is missing: ask the target about those ends only.
+    absent = expected - actual
+    present: set[tuple[str, bytes]] = set()
+    for table, ends in ((lt, {p[:12] for p in absent}), (rt, {p[12:] for p in absent})):
+        if ends:
+            cur.execute(sql.SQL("SELECT id::text FROM {} WHERE id = ANY(%s::uuid[])").format(
+                sql.Identifier(table.name)), ([uuid_from_objectid(e) for e in ends],))
+            present |= {(table.name, objectid_from_uuid(u).binary) for (u,) in cur.fetchall()}
+    missing = {p for p in absent if (lt.name, p[:12]) in present and (rt.name, p[12:]) in present}
+    extra = actual - expected
+    dropped = absent - missing
+    stats = {"expectedLinks": len(expected) - len(dropped), "actualRows": len(texts), "missing": len(missing),
+             "extra": len(extra) + len(foreign), "droppedDangling": len(dropped)}
+    problems = [(kind, str(ObjectId(p[:12])), str(ObjectId(p[12:])))
+                for kind, pairs in (("missing", missing), ("extra", extra)) for p in list(pairs)[:20]]
+    problems += [("extra", *t.split(" ")) for t in foreign[:20]]
+    return stats, problems, LinkSets(missing, extra, dropped)
 
 
 def _merge_junction(j, stats: dict, problems: list[tuple], out: dict, report: dict) -> None:
@@ -158,7 +176,7 @@ def merge_database(opts: ValidateOptions, mapping: Mapping, results: dict[str, l
     by_fk = {fk["name"]: rows for fk, rows in results["orphans"]}
     for fk in mapping.foreign_keys():
         orphans += _merge_orphans(fk, by_fk[fk["name"]], broken, lists)
-    by_junction = {j.name: (stats, problems) for j, stats, problems in results["junction"]}
+    by_junction = {j.name: (stats, problems) for j, stats, problems, _ in results["junction"]}
     for j in mapping.junctions.values():
         _merge_junction(j, *by_junction[j.name], junctions, lists)
     by_table = {t.name: found for t, found in results["types"]}

@@ -20,6 +20,10 @@ class ValidateOptions(RunOptions):
                         flag_help="allow mismatches up to --min-match (default: strict)")
     reference_schema: str | None = knob(None, "schema JSON the target must equal (default: from the mapping)",
                                         path=True)
+    baseline: str | None = knob(None, "online migration, before the window: also write this pass's baseline here "
+                                "(the capture's position, what differed, the junctions' links; mode 0600)", path=True)
+    since: str | None = knob(None, "online cutover: check again only what changed after the baseline's pass, "
+                             "with every count reconciled (a missing or stale baseline: every record)", path=True)
 
     def connect_read_only(self):
         """A read-only connection for the checks: validation never writes."""

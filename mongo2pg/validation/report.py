@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ class TableCheck:
     lost: int = 0
     extra: int = 0
     unexplained_rejects: int = 0
+    # Every record found lost, extra, logged-but-present or differing (str(_id)): what a baseline hands to the
+    # validation at cutover to check again (validation/since.py); the report lists only the first few.
+    flagged: set[str] = field(default_factory=set)
 
 
 def new_lists() -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
@@ -94,11 +95,12 @@ def compare_fields(chk: TableCheck, mapping: Mapping, table: Table, cols: list[C
                                              "errorMessage": f"expected {_jsonable(exp)!r}"})
 
 
-def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccount, report: dict, sample_ids: set | None,
-                 junction_expected: dict[str, set[bytes]]) -> TableCheck:
+def check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccount, report: dict, sample_ids: set | None,
+                 junction_expected: dict[tuple[str, str], set[bytes]], docs_of: Iterable | None = None) -> TableCheck:
     """Every document of the table's collection against its row: one tuple comparison per row (the
     compiled expectation), the full field rules for a row it does not prove; and the junction links
-    each document holds, into junction_expected."""
+    each document holds, into junction_expected by (junction, side whose array holds them). `docs_of`: only
+    these raw documents (the caller accounts for the rest of the table, validation/since.py)."""
     chk = TableCheck(table.name)
     cols = [c for c in table.columns if not c.primary_key]
     columns = sql.SQL(", ").join([select_expr(table.pk)] + [select_expr(c) for c in cols])
@@ -110,7 +112,7 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
     rejected_uuids = (set(rejected) if table.text_id else
                       {uuid_from_objectid(r) for r in rejected if len(r) == 24 and ObjectId.is_valid(r)})
     fixed = {c.name: log.fixed.get((table.name, c.source), set()) for c in cols}
-    links = [(junction_expected[j.name], s.field, s.holds == "right")
+    links = [(junction_expected[(j.name, "left" if s.holds == "right" else "right")], s.field, s.holds == "right")
              for j, s in mapping.junction_sources(table.collection)]
     # A table of string ids is checked row by row (the chunk digest and the C builder take ObjectId ids).
     plan = None if table.text_id else compile_raw_digest(table, links)
@@ -145,6 +147,7 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
                     rejected_in_source += 1
                 else:
                     chk.lost += 1
+                    chk.flagged.add(key)
                     if len(report["lostRecords"]) < MAX_LISTED:
                         report["lostRecords"].append({"tableName": table.name, "mongoId": key,
                                                       "reason": "not in target and not in the reject log"})
@@ -152,15 +155,19 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
             if u in rejected_uuids:
                 rejected_in_source += 1
                 chk.unexplained_rejects += 1
+                chk.flagged.add(str(d["_id"]))
                 if len(report["lostRecords"]) < MAX_LISTED:
                     report["lostRecords"].append({"tableName": table.name, "mongoId": str(d["_id"]), "reason":
                                                   "logged as rejected but present in the target"})
             chk.rows_checked += 1
             if row != expect(d, u):
+                before = chk.fields_mismatched
                 compare_fields(chk, mapping, table, cols, d, str(d["_id"]), row, fixed, report)
+                if chk.fields_mismatched > before:
+                    chk.flagged.add(str(d["_id"]))
 
     count = held = 0
-    for raw in source.iter_raw(table.collection):
+    for raw in source.iter_raw(table.collection) if docs_of is None else docs_of:
         count += 1
         got = plan.row(raw) if plan is not None else None
         if got is not None:  # links added by the builder
@@ -203,7 +210,8 @@ def _check_table(cur, mapping: Mapping, table: Table, source, log: ErrorLogAccou
     chk.target = cur.fetchone()[0]
     chk.rejected = len(rejected)
     # Every target row a source document explains was checked above: any other row is extra.
-    if chk.target + rejected_in_source != chk.source or (sample_ids is None and chk.target != chk.rows_checked):
+    if docs_of is None and (chk.target + rejected_in_source != chk.source
+                            or (sample_ids is None and chk.target != chk.rows_checked)):
         _list_extra_rows(cur, table, source, chk, report)
     return chk
 
@@ -258,6 +266,8 @@ def _list_extra_rows(cur, table: Table, source, chk: TableCheck, report: dict) -
             oid = None
         if oid not in source_ids:
             chk.extra += 1
+            if oid is not None:
+                chk.flagged.add(oid)
             if len(report["extraRecords"]) < MAX_LISTED:
                 report["extraRecords"].append({"tableName": table.name, "postgresUuid": u, "mongoId": oid})
 
@@ -270,7 +280,7 @@ def _jsonable(v: Any) -> Any:
         return repr(v)
 
 
-def check_table_task(task: tuple) -> tuple[TableCheck, dict[str, Any], dict[str, set[bytes]]]:
+def check_table_task(task: tuple) -> tuple[TableCheck, dict[str, Any], dict[tuple[str, str], set[bytes]]]:
     """One table in a worker process: its own source reader and read-only connection; checked again from
     its start after a lost connection (a restart, a failover), within --retry-seconds."""
     opts, table_name = task[0], task[2]
@@ -279,14 +289,14 @@ def check_table_task(task: tuple) -> tuple[TableCheck, dict[str, Any], dict[str,
 
 
 def _check_table_once(opts, mapping: Mapping, table_name: str, sample_ids: set | None
-                      ) -> tuple[TableCheck, dict[str, Any], dict[str, set[bytes]]]:
+                      ) -> tuple[TableCheck, dict[str, Any], dict[tuple[str, str], set[bytes]]]:
     source = open_source(opts.mongo_uri, opts.dump, opts.db)
     conn = opts.connect_read_only()
     lists: dict[str, Any] = new_lists()
-    junction_expected: dict[str, set[bytes]] = defaultdict(set)
+    junction_expected: dict[tuple[str, str], set[bytes]] = defaultdict(set)
     try:
         with conn.cursor() as cur:
-            check = _check_table(cur, mapping, mapping.tables[table_name], source, ErrorLogAccount(opts.error_log), lists,
+            check = check_table(cur, mapping, mapping.tables[table_name], source, ErrorLogAccount(opts.error_log), lists,
                                  sample_ids, junction_expected)
     finally:
         conn.close()

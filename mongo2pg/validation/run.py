@@ -11,6 +11,7 @@ own checks (database.py); report.py writes the result.
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from ..migration.retry import StderrEvents, with_retries
 from ..pooler import refuse_transaction_pooler
 from ..source.readers import open_source
 from ..workers import fork_pool
+from . import since
 from .database import database_jobs, junction_rows, merge_database
 from .options import ValidateOptions
 from .report import MAX_LISTED, Findings, build_report, new_lists, write_report
@@ -32,10 +34,11 @@ from .rows import TableCheck, check_table_task
 
 
 def _check_tables(opts: ValidateOptions, mapping: Mapping, source, rng: random.Random, lists: dict[str, Any],
-                  junction_expected: dict[str, set[bytes]], alongside: Callable[[], None]) -> list[TableCheck]:
+                  sides: dict[tuple[str, str], set[bytes]], alongside: Callable[[], None]) -> list[TableCheck]:
     """Every table's rows and fields, in parallel processes, while `alongside` runs in a thread of this
     one (started once the workers are forked: a fork must not copy a thread's connection mid-use);
-    results merged in mapping order."""
+    results merged in mapping order. The junction links the documents hold go into `sides`, by the side
+    whose array holds them."""
     tasks = []
     for t in mapping.tables.values():
         sample_ids = None
@@ -58,25 +61,31 @@ def _check_tables(opts: ValidateOptions, mapping: Mapping, source, rng: random.R
     checks = []
     for check, part, junctions in results:
         checks.append(check)
-        for key, value in part.items():
-            if key == "typeErrorCount":
-                lists[key] += value
-            else:
-                lists[key].extend(value[: MAX_LISTED - len(lists[key])])
-        for name, links in junctions.items():
-            junction_expected[name] |= links
+        _merge_lists(lists, part)
+        for key, links in junctions.items():
+            sides[key] |= links
     return checks
 
 
+def _merge_lists(lists: dict[str, Any], part: dict[str, Any]) -> None:
+    for key, value in part.items():
+        if key == "typeErrorCount":
+            lists[key] += value
+        else:
+            lists[key].extend(value[: MAX_LISTED - len(lists[key])])
+
+
 def validate(opts: ValidateOptions) -> dict[str, Any]:
+    """Every record; or, with --since and a baseline of the capture running now, what changed after it."""
     started = time.monotonic()
     mapping = load_mapping(opts.mapping)
     source = open_source(opts.mongo_uri, opts.dump, opts.db)
     log = ErrorLogAccount(opts.error_log)
     lists: dict[str, Any] = new_lists()
-    rng = random.Random(opts.seed)
-    junction_expected: dict[str, set[bytes]] = defaultdict(set)
     results: dict[str, list] = defaultdict(list)
+    sides: dict[tuple[str, str], set[bytes]] = defaultdict(set)
+    mode = f"sample of {opts.sample} per table (seed {opts.seed})" if opts.sample else "every row"
+    baseline_note: dict[str, Any] | None = None
 
     def database_checks(jobs: list, workers: int) -> None:
         # Read-only and whole: after a lost connection, every job again (within --retry-seconds).
@@ -85,13 +94,44 @@ def validate(opts: ValidateOptions) -> dict[str, Any]:
         for kind, payload in got:
             results[kind].append(payload)
 
+    def with_read_only(work: Callable[[Any], Any]) -> Any:
+        conn = opts.connect_read_only()
+        try:
+            return work(conn)
+        finally:
+            conn.close()
+
     try:
         refuse_transaction_pooler(opts.pg_uri)  # fail fast, with one clear line, before forking
-        # The database's own checks need no source: one connection runs them while the tables are checked.
-        checks = _check_tables(opts, mapping, source, rng, lists, junction_expected,
-                               alongside=lambda: database_checks(database_jobs(mapping), 1))
-        database_checks([junction_rows(mapping, j, junction_expected.get(j.name, set()))
-                         for j in mapping.junctions.values()], opts.worker_count())
+        record = None
+        if opts.since:
+            record, why_not = with_read_only(lambda conn: since.usable_baseline(opts.since, conn))
+            if record is None:
+                print(f"validate: {why_not}: checking every record", file=sys.stderr, flush=True)
+        if record is not None:
+            def changed(conn) -> list[TableCheck]:
+                again = since.to_check_again(conn, mapping, record, log)
+                with conn.cursor() as cur:
+                    checks, current = since.check_changed_tables(cur, mapping, source, log, lists, again)
+                    for j in mapping.junctions.values():
+                        results["junction"].append((j, *since.check_changed_junction(cur, mapping, j, record, again,
+                                                                                      current)))
+                return checks
+            checks = with_retries(lambda: with_read_only(changed), opts.retry_seconds, StderrEvents,
+                                  "(changed records)", opts.pg_uri)
+            database_checks(database_jobs(mapping), opts.worker_count())
+            mode = f"changes since the full pass of {record['at']}"
+            baseline_note = {"path": opts.since, "at": record["at"], "rowsCheckedThen": record["rowsChecked"]}
+        else:
+            position = with_read_only(since.capture_position) if opts.baseline else None
+            # The database's own checks need no source: one connection runs them while the tables are checked.
+            checks = _check_tables(opts, mapping, source, random.Random(opts.seed), lists, sides,
+                                   alongside=lambda: database_checks(database_jobs(mapping), 1))
+            database_checks([junction_rows(mapping, j, sides[(j.name, "left")] | sides[(j.name, "right")])
+                             for j in mapping.junctions.values()], opts.worker_count())
+            if position is not None:
+                since.write_baseline(opts.baseline, position, mapping, checks, sides,
+                                     {j.name: found for j, _, _, found in results["junction"]})
         orphans, broken, junctions, db_type_errors, schema_diffs = merge_database(opts, mapping, results, lists)
     finally:
         source.close()
@@ -100,5 +140,8 @@ def validate(opts: ValidateOptions) -> dict[str, Any]:
                      db_type_errors=db_type_errors, schema_diffs=schema_diffs, seconds=seconds, log=log,
                      source_label=source.label)
     report = build_report(opts, mapping, found)
+    report["mode"] = mode
+    if baseline_note is not None:
+        report["baseline"] = baseline_note
     write_report(Path(opts.report), report)
     return report
