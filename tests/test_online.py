@@ -427,3 +427,32 @@ def test_validation_at_cutover_checks_only_what_changed_after_its_full_pass_and_
     run, report = validate("--since", str(baseline))
     assert "checking every record" in run.stderr and report["mode"] == "every row"
     assert report["overallStatus"] == "PASS" and report["rowsChecked"] > full["rowsChecked"] / 2
+
+
+def test_reference_look_ups_ask_the_source_by_field_where_it_answers_right_and_read_whole_where_not(mongo):
+    """The catch-up's look-ups (which documents hold one of these ids in a field): a query where the server's `$in`
+    finds a value the field holds (probed on one document), a read of the field otherwise. nx-27017 answers
+    `$in` right on a scalar field and matches no array element (real MongoDB matches both): both paths give
+    what a scan of the documents gives."""
+    from mongo2pg.migration.remigrate import _Finder
+    from mongo2pg.source.readers import MongoSource
+
+    rng = random.Random(3)
+    ids = [ObjectId() for _ in range(40)]
+    docs = [{"_id": ObjectId(), "ref": rng.choice([rng.choice(ids), str(rng.choice(ids)), None]),
+             "arr": rng.sample(ids, rng.randrange(4))} for _ in range(300)]
+    client = pymongo.MongoClient(mongo.uri)
+    client.drop_database("online_finder")
+    client.online_finder.refs.insert_many(docs)
+    source = MongoSource(mongo.uri, "online_finder")
+    try:
+        finder = _Finder(source)
+        for field in ("ref", "arr"):
+            for asked in (set(ids[:10]), set(ids[5:25]) | {str(i) for i in ids[:5]}):  # the second: partly new
+                got = finder.of("refs", field, asked)
+                want = sorted({d["_id"] for d in docs
+                               for v in (d[field] if isinstance(d[field], list) else [d[field]]) if v in asked}, key=str)
+                assert got == want, field
+        assert source._in_works == {("refs", "ref"): True, ("refs", "arr"): False}
+    finally:
+        source.close()

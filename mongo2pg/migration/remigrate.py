@@ -247,9 +247,10 @@ def _relink(cur, finder: _Finder, mapping: Mapping, j: Junction, table: Table, d
 
 class _Finder:
     """Which documents of a collection hold one of some values in a field (a reference, or an array of
-    them): one read per (collection, field) with only that field, again only when asked about a value it
-    did not look for. A query on the field would use an index on real MongoDB, but a read works on any
-    source, a dump included, and remigrate loads a few records."""
+    them). A live source that answers `$in` on the field right is asked for the new values only (an index on
+    the field makes it a look-up: the work follows the changes, not the data); otherwise one read per
+    (collection, field) with only that field, again only when asked about a value it did not look for (a
+    dump, or a server that matches no array element)."""
 
     def __init__(self, source):
         self.source = source
@@ -257,14 +258,20 @@ class _Finder:
 
     def of(self, collection: str, field_name: str, values: set) -> list[Any]:
         looked, held = self.found.get((collection, field_name), (set(), {}))
-        if not values <= looked:
-            looked = looked | values
-            held = {}
-            for d in _documents(self.source, collection, field_name):
+        new = values - looked
+        if new:
+            holding = getattr(self.source, "holding", None)
+            docs = holding(collection, field_name, {v for v in new if _hashable(v)}) if holding else None
+            if docs is None:  # read whole: every value looked for so far, again
+                new, held, docs = looked | values, {}, _documents(self.source, collection, field_name)
+            else:
+                held = {k: list(v) for k, v in held.items()}
+            for d in docs:
                 v = d.get(field_name)
                 for e in v if isinstance(v, list) else [v]:
-                    if _hashable(e) and e in looked:
+                    if _hashable(e) and e in new:
                         held.setdefault(e, []).append(d.get("_id"))
+            looked = looked | values
             self.found[(collection, field_name)] = (looked, held)
         return sorted({i for v in values for i in held.get(v, [])}, key=str)
 

@@ -165,6 +165,7 @@ class MongoSource:
         if not names:
             raise ConfigError(f"MongoDB database {db!r} has no collections at {redact_uri(uri)} (check --db)")
         self._names = names
+        self._in_works: dict[tuple[str, str], bool] = {}  # holding(): does $in on the field answer right
 
     def collections(self) -> set[str]:
         return self._names
@@ -216,6 +217,38 @@ class MongoSource:
         coll = self.db.get_collection(collection, codec_options=RAW)
         return (d.raw for at in range(0, len(wanted), FETCH_IDS)
                 for d in coll.find({"_id": {"$in": wanted[at:at + FETCH_IDS]}}, sort=[("_id", 1)]))
+
+    def holding(self, collection: str, field_name: str, values: set) -> list[dict[str, Any]] | None:
+        """The documents (their `_id` and that field) whose field is one of `values` or an array holding one, by
+        a query (with an index on the field, a look-up); None when this server answers such a query wrongly, or
+        cannot be asked yet, so the caller reads the field whole. Probed once per field."""
+        if collection not in self._names:
+            return []
+        key = (collection, field_name)
+        if key not in self._in_works:
+            works = self._probe_in(collection, field_name)
+            if works is None:
+                return None
+            self._in_works[key] = works
+        if not self._in_works[key]:
+            return None
+        coll, wanted = self.db[collection], sorted(values, key=repr)
+        return [d for at in range(0, len(wanted), FETCH_IDS)
+                for d in coll.find({field_name: {"$in": wanted[at:at + FETCH_IDS]}}, {field_name: 1})]
+
+    def _probe_in(self, collection: str, field_name: str) -> bool | None:
+        """Does `$in` find a document by a value its field holds (an array's element when a sampled document holds
+        an array: the case a server may get wrong; the lab's stand-in matches no array element)? None: no
+        sampled document holds a value to ask with."""
+        picked: tuple[Any, Any, bool] | None = None
+        for d in self.db[collection].find({field_name: {"$exists": True}}, {field_name: 1}).limit(50):
+            v = d.get(field_name)
+            for e in v if isinstance(v, list) else [v]:
+                if isinstance(e, (str, ObjectId)) and (picked is None or (isinstance(v, list) and not picked[2])):
+                    picked = (d["_id"], e, isinstance(v, list))
+        if picked is None:
+            return None
+        return any(d["_id"] == picked[0] for d in self.db[collection].find({field_name: {"$in": [picked[1]]}}, {"_id": 1}))
 
     def size_bytes(self) -> int:
         """The database's data size as MongoDB reports it (dbStats)."""
