@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -456,3 +457,57 @@ def test_reference_look_ups_ask_the_source_by_field_where_it_answers_right_and_r
         assert source._in_works == {("refs", "ref"): True, ("refs", "arr"): False}
     finally:
         source.close()
+
+
+def test_the_systemd_unit_verifies_and_its_command_runs_the_service_from_its_environment_file(mongo, pg, tmp_path):
+    """Where the host runs systemd, phase 15 installs the service as a unit (tasks/online_systemd.yml; the lab
+    has no systemd to start it). Rendered as the playbook renders it: `systemd-analyze verify` finds nothing
+    to say, no connection string is in the unit, and its ExecStart with its EnvironmentFile's variables (a
+    password with a quote, a dollar and a backslash) starts the service, which SIGTERM stops."""
+    import shlex
+    import shutil
+
+    from ansible_run import ROOT, render
+
+    from mongo2pg.connect import pg_connect
+
+    write_live(pymongo.MongoClient(mongo.uri), db="online_unit", scale=0.001, seed=2)
+    target = pg.create_db("t_online_unit")
+    with pg_connect(target, "test") as conn, conn.cursor() as cur:
+        cur.execute("CREATE ROLE unit_user LOGIN PASSWORD 'q\"u$o\\te' SUPERUSER")
+    conn.close()
+    # $ as it is (a URI may hold it raw; the environment file escapes it), the quote and backslash encoded
+    user_uri = f"postgresql://unit_user:q%22u$o%5Cte@127.0.0.1:{pg.port}/t_online_unit"
+    folder = tmp_path / "online"
+    folder.mkdir(mode=0o700)
+    extra = {"migration_env": "unit", "artifacts_dir": str(tmp_path), "online_dir": str(folder), "mongo_db": "online_unit",
+             "online_alarm_minutes": 5, "online_env_file": str(folder / "online.env"), "migration_pg_uri": user_uri,
+             "online_engine": str(ROOT / ".venv" / "bin" / "mongo2pg"), "mongo_uri": mongo.uri}
+    templates = ROOT / "playbooks" / "templates" / "online"
+    unit = render(f"lookup('ansible.builtin.template', '{templates}/mongo2pg-online.service.j2')", tmp_path, extra)
+    env = render(f"lookup('ansible.builtin.template', '{templates}/online.env.j2')", tmp_path, extra)
+    assert "postgresql://" not in unit and "mongodb://" not in unit and f"EnvironmentFile={folder}/online.env" in unit
+    (tmp_path / "mongo2pg-online-unit.service").write_text(unit)
+    if shutil.which("systemd-analyze"):
+        verify = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "mongo2pg-online-unit.service")],
+                                capture_output=True, text=True)
+        assert verify.returncode == 0 and verify.stderr.strip() == "", verify.stderr
+    # systemd's rule for a double-quoted value: a backslash escapes one of " \\ ` $ (src/basic/env-file.c)
+    variables = {k: re.sub(r'\\(["\\\\`$])', r"\1", v[1:-1])
+                 for k, v in (line.split("=", 1) for line in env.splitlines() if line and not line.startswith("#"))}
+    assert variables == {"MONGO2PG_PG_URI": user_uri, "MONGO2PG_MONGO_URI": mongo.uri}
+    command = shlex.split(next(line for line in unit.splitlines() if line.startswith("ExecStart="))[len("ExecStart="):])
+    service = subprocess.Popen(command, env={**os.environ, **variables}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(120):
+            status = json.loads((folder / "online-status.json").read_text()) if (folder / "online-status.json").exists() else {}
+            if status.get("state") in ("capturing", "failed") or service.poll() is not None:
+                break
+            time.sleep(0.25)
+        assert status.get("state") == "capturing", (status, service.poll())
+    finally:
+        service.send_signal(signal.SIGTERM)
+        _, err = service.communicate(timeout=60)
+    assert service.returncode == 0, err[-2000:]
+    assert json.loads((folder / "online-status.json").read_text())["state"] == "stopped"
