@@ -101,9 +101,11 @@ ensure_pgdata_fs() {
   mkdir -p "$dir"
   if ! mountpoint -q "$dir"; then
     mount -t tmpfs -o "size=$LAB_PGDATA_SIZE,mode=0755" lab-pgdata "$dir"
-    # the last cluster's data left with the last `down`: drop its configuration so it is made anew
+    # the last cluster's data left with the last `down`: drop its configuration so it is made anew, and the
+    # app goes back to its MongoDB-era env file (a cutover pointed it at a database that is gone)
     rm -rf "$ROOTFS"/etc/postgresql/*/main "$ROOTFS"/etc/postgresql/*/provider
-    log "PostgreSQL data file system: tmpfs of $LAB_PGDATA_SIZE at $dir"
+    rm -f "$LAB/app/app.env" "$LAB/app/app.env.pre-postgresql"
+    log "PostgreSQL data file system: tmpfs of $LAB_PGDATA_SIZE at $dir (new: the app starts on MongoDB)"
   fi
   if chroot "$ROOTFS" id postgres > /dev/null 2>&1; then chroot "$ROOTFS" chown postgres:postgres /var/lib/postgresql; fi
 }

@@ -125,8 +125,9 @@ def test_monitoring_measures_the_database_host_and_its_48_hour_job_runs_there(de
 def test_a_migration_killed_mid_run_reruns_to_the_same_outcome(demo):
     artifacts = ARTIFACTS
     # Phase 30 again from fresh with the app stopped (as phase 20 leaves it), killed mid-migration
-    # (ansible-playbook and the detached async job: a crash), then run again as an operator would, phase 30
-    # and the validation gate: the outcome is the first run's.
+    # (ansible-playbook and the detached async job: a crash), then run again as an operator would, phase 30,
+    # the validation gate and the deployment (go-live's change capture is on the tables the rerun made, as the
+    # rollback test below needs): the outcome is the first run's.
     first = json.loads((artifacts / "migration-summary.json").read_text())["totals"]
     assert subprocess.run(["./scripts/labapp.sh", "stop"], cwd=ROOT, capture_output=True).returncode == 0
     try:
@@ -142,7 +143,7 @@ def test_a_migration_killed_mid_run_reruns_to_the_same_outcome(demo):
         os.killpg(killed.pid, signal.SIGKILL)
         subprocess.run(["pkill", "-9", "-f", "AnsiballZ_mongo_pg_migrate"])
         killed.wait()
-        for phase in ("30_migrate.yml", "40_validate.yml"):
+        for phase in ("30_migrate.yml", "40_validate.yml", "50_deploy.yml"):
             again = playbook(str(ROOT / "playbooks" / phase), *SECRETS_ARG)
             assert again.returncode == 0, (phase, again.stdout[-5000:] + again.stderr[-3000:])
     finally:

@@ -25,6 +25,7 @@ from mongo2pg.errors import ConfigError
 from mongo2pg.fixtures.write import write_live
 from mongo2pg.ids import objectid_from_uuid, uuid_from_objectid
 from mongo2pg.online.capture import Capture, id_key
+from mongo2pg.ops import monitor
 
 
 def _capture(pg_uri: str, mongo_uri: str, db: str, *extra: str) -> subprocess.Popen:
@@ -388,6 +389,14 @@ def test_validation_at_cutover_checks_only_what_changed_after_its_full_pass_and_
     db.crm_Accounts.delete_one({"_id": deleted})
     db.Users.update_one({"_id": user}, {"$addToSet": {"watching_accountsIDs": renamed}})
     assert _service("stop", target, mongo.uri, db_name, tmp_path).returncode == 0
+    # the monitoring snapshot shows the catch-up's backlog (a role that may not read it: none, and no failure)
+    snap = monitor.snapshot(target, disk_path=str(tmp_path))
+    assert snap["database"]["online_catch_up"]["documents_waiting"] == _sql(
+        target, "SELECT count(*) FROM mongo2pg.online_changes")[0][0]
+    assert any(b.startswith("online catch-up: ") for b in monitor.evaluate(snap, {"online_seconds_behind": -1}))
+    _sql(target, "CREATE ROLE unit_watcher LOGIN PASSWORD 'w' IN ROLE pg_monitor")
+    watcher = f"postgresql://unit_watcher:w@127.0.0.1:{pg.port}/t_online_since"
+    assert monitor.snapshot(watcher, disk_path=str(tmp_path))["database"]["online_catch_up"] is None
     cut = _service("cutover", target, mongo.uri, db_name, tmp_path, "--report", str(tmp_path / "cutover.json"))
     assert cut.returncode == 0, cut.stdout[-3000:] + cut.stderr[-3000:]
 

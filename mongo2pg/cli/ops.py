@@ -75,6 +75,8 @@ def cmd_monitor(args) -> int:
           f"connections {db['connections']}/{db['max_connections']}; "
           f"log errors/min {errors['per_minute'] if errors else '-'}; changes waiting "
           f"{db['changes_waiting'] if db['changes_waiting'] is not None else '-'}; "
+          + (f"online catch-up {db['online_catch_up']['documents_waiting']} waiting, "
+             f"{db['online_catch_up']['seconds_behind']} s behind; " if db.get("online_catch_up") else "")
           + (f"cpu, memory, disk {host['source']}" if host.get("managed") else
              f"cpu {host['cpu_percent']}%, memory {host['memory_percent']}%, disk {host['disk_percent']}% of "
              f"{host['disk_path']}"))

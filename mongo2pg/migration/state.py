@@ -29,6 +29,7 @@ STATE_LAYOUT = "2"
 _STATE_TABLES = ("checkpoint", "rejects", "link_stage", "run")
 
 
+
 def state_ddl() -> list[sql.Composable]:
     s = STATE
     return [

@@ -24,7 +24,8 @@ from ..mapping import Mapping, Table
 from ..migration.remigrate import logged_before, remigrate
 from ..migration.settle import dangling_issue
 from ..migration.state import STATE, insert_issues
-from .capture import backlog, id_from_key
+from ..ops.state_read import backlog
+from .capture import id_from_key
 from .load import load_batch
 
 NOTE = "re-read from the source and loaded by the online catch-up"

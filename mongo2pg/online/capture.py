@@ -25,6 +25,7 @@ from psycopg2.extras import execute_values
 from ..connect import pg_connect
 from ..errors import ConfigError, ConnectionFailed
 from ..migration.state import STATE
+from ..ops.state_read import backlog
 from ..redact import redact_text
 
 # Server codes for a change stream whose resume point is gone: ChangeStreamHistoryLost, ChangeStreamFatalError,
@@ -295,15 +296,6 @@ class Capture:
             except psycopg2.Error:
                 pass
         self.conn = None
-
-
-def backlog(cur) -> tuple[int, float]:
-    """Documents waiting for the catch-up, and the seconds the target is behind the source: the age of the
-    oldest change not yet applied (0 when none waits)."""
-    cur.execute(sql.SQL("SELECT count(*), extract(epoch FROM now() - min(changed_at)) FROM {}.online_changes")
-                .format(STATE))
-    waiting, behind = cur.fetchone()
-    return waiting, round(float(behind or 0.0), 1)
 
 
 def status(pg_uri: str) -> dict[str, Any]:

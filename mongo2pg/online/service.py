@@ -26,8 +26,9 @@ from ..connect import pg_connect
 from ..errors import ConfigError, Mongo2PgError
 from ..files import open_private, write_private
 from ..mapping import Mapping
+from ..ops.state_read import backlog
 from .apply import Applied, apply_waiting, bulk_complete
-from .capture import Capture, backlog, mapped_collections
+from .capture import Capture, mapped_collections
 
 HISTORY = ("updated_at", "events_captured", "documents_waiting", "seconds_behind", "applied_per_second", "bulk_complete")
 HIGH_ADVICE = ("check the target (CPU, I/O, locks: `mongo2pg status`), the error log's rejects, and the app's write "

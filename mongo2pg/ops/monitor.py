@@ -29,12 +29,13 @@ from ..files import open_private
 from ..hostmem import meminfo_fraction
 from ..reverse.capture import waiting as waiting_changes
 from .httpcheck import http_check
+from .state_read import readable_backlog
 
 # The runbook's "key indicators" (6.5); every one can be overridden.
 THRESHOLDS: dict[str, float] = {
     "health_ms": 500, "active_queries": 50, "longest_query_seconds": 10, "waiting_queries": 10,
     "connections_percent": 80, "slow_query_mean_ms": 1000, "cpu_percent": 80, "memory_percent": 85,
-    "disk_percent": 80, "pg_errors_per_minute": 5,
+    "disk_percent": 80, "pg_errors_per_minute": 5, "online_seconds_behind": 300,
 }
 # ERROR, FATAL and PANIC lines of PostgreSQL's log, after a log_line_prefix that starts with %t or %m.
 _LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)? (\S+) .*?\b(ERROR|FATAL|PANIC): ")
@@ -126,6 +127,8 @@ def _database(conn) -> dict[str, Any]:
             out["slow_queries"] = None  # pg_stat_statements not installed in this database
         # Writes since go-live not yet applied back to MongoDB (None: no change capture here)
         out["changes_waiting"] = waiting_changes(cur)
+        # An online migration's catch-up before its cutover (None: none here, or not readable by this role)
+        out["online_catch_up"] = readable_backlog(cur)
     conn.rollback()
     return out
 
@@ -264,6 +267,10 @@ def evaluate(snap: dict[str, Any], thresholds: dict[str, float] | None = None) -
                        ("disk_percent", host)):
         if where.get(key) is not None and where[key] > t[key]:
             breaches.append(f"{key}: {where[key]:g} > {t[key]:g}")
+    online = db.get("online_catch_up")
+    if online and online["seconds_behind"] > t["online_seconds_behind"]:
+        breaches.append(f"online catch-up: {online['seconds_behind']:g} s behind the source > "
+                        f"{t['online_seconds_behind']:g} s ({online['documents_waiting']} documents waiting)")
     errors = db.get("log_errors")
     if errors and errors["per_minute"] > t["pg_errors_per_minute"]:
         breaches.append(f"PostgreSQL log: {errors['per_minute']:g} errors/min > {t['pg_errors_per_minute']:g} "

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from psycopg2 import sql
 
+from ..ops.state_read import readable_state_table
+
 if TYPE_CHECKING:  # not imported at run time: monitoring ships this file to a host without PyYAML
     from ..mapping import Mapping
 
@@ -108,9 +110,9 @@ def _captured(cur) -> set[str]:
 
 
 def waiting(cur) -> int | None:
-    """Changes not yet applied to MongoDB (None: capture was never installed here)."""
-    cur.execute("SELECT to_regclass('mongo2pg.changes') IS NOT NULL")
-    if not cur.fetchone()[0]:
+    """Changes not yet applied to MongoDB (None: capture was never installed here, or this role may not
+    read it)."""
+    if not readable_state_table(cur, "changes"):
         return None
     cur.execute("SELECT count(*) FROM mongo2pg.changes WHERE consumed_at IS NULL")
     return cur.fetchone()[0]
