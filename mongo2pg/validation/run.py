@@ -131,7 +131,7 @@ def validate(opts: ValidateOptions) -> dict[str, Any]:
                              for j in mapping.junctions.values()], opts.worker_count())
             if position is not None:
                 since.write_baseline(opts.baseline, position, mapping, checks, sides,
-                                     {j.name: found for j, _, _, found in results["junction"]})
+                                     {j.name: found for j, _, _, found in results["junction"]}, log)
         orphans, broken, junctions, db_type_errors, schema_diffs = merge_database(opts, mapping, results, lists)
     finally:
         source.close()

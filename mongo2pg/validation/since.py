@@ -6,8 +6,9 @@ applied. A record it proves stays proven unless its document changes again, beca
 the catch-up writes the target, and only for documents the capture marked.
 
 At cutover (`--since FILE`) every document is checked again, by `_id`, that was marked after that
-position, was pending at it, was found different by the pass, or is named by the error log (the
-cutover's settling of unique keys and dangling references writes only records it logs). Each junction's
+position, was pending at it, was found different by the pass, or whose word in the error log changed
+since the pass (the cutover's settling of unique keys and dangling references writes only records it
+logs). Each junction's
 links touching those documents are proven against the pass's links of the documents not checked again
 plus the current arrays of those that are, and its other rows are counted against the pass's. Every
 table's count is reconciled with the source's. PostgreSQL's own checks (orphans, type ranges, schema)
@@ -37,7 +38,7 @@ from .database import LinkSets, compare_links, link_pair
 from .report import MAX_LISTED, TableCheck
 from .rows import check_table
 
-VERSION = 1
+VERSION = 2
 
 
 def capture_position(conn) -> dict[str, Any]:
@@ -65,9 +66,10 @@ def _capture_identity(cur) -> str | None:
 
 
 def write_baseline(path: str, position: dict[str, Any], mapping: Mapping, checks: list[TableCheck],
-                   sides: dict[tuple[str, str], set[bytes]], link_sets: dict[str, LinkSets]) -> None:
-    """The pass's record (0600): the capture's position, what it found different, every junction's links by
-    the side whose array held them, and the links it found dropped as dangling."""
+                   sides: dict[tuple[str, str], set[bytes]], link_sets: dict[str, LinkSets], log: ErrorLogAccount) -> None:
+    """The pass's record (0600): the capture's position, what it found different, what the error log said
+    of each record (rejected, or a field set to NULL), every junction's links by the side whose array held
+    them, and the links it found dropped as dangling."""
     flagged: dict[str, set[str]] = {c.table: set(c.flagged) for c in checks}
     for name, found in link_sets.items():
         j = mapping.junctions[name]
@@ -77,6 +79,10 @@ def write_baseline(path: str, position: dict[str, Any], mapping: Mapping, checks
     record = {"version": VERSION, "at": datetime.now(UTC).isoformat(), **position,
               "rowsChecked": sum(c.rows_checked for c in checks),
               "flagged": {t: sorted(ids) for t, ids in flagged.items() if ids},
+              "logged": {t.name: {"rejected": sorted(log.rejected.get(t.name, ())),
+                                  "fixed": {f: sorted(ids) for (table, f), ids in log.fixed.items()
+                                            if table == t.name and ids}}
+                         for t in mapping.tables.values()},
               "links": {j.name: {"left": sorted(p.hex() for p in sides.get((j.name, "left"), ())),
                                  "right": sorted(p.hex() for p in sides.get((j.name, "right"), ())),
                                  "dropped": sorted(p.hex() for p in link_sets[j.name].dropped)
@@ -123,12 +129,19 @@ def to_check_again(conn, mapping: Mapping, record: dict[str, Any], log: ErrorLog
     out: dict[str, set[str]] = {}
     for t in mapping.tables.values():
         ids = set(by_collection.get(t.collection, ())) | set(record["flagged"].get(t.name, ()))
-        ids |= log.rejected.get(t.name, set())
-        for (table, _), fixed in log.fixed.items():
-            if table == t.name:
-                ids |= fixed
+        ids |= _logged_since(t.name, record["logged"][t.name], log)
         out[t.name] = ids
     return out
+
+
+def _logged_since(table: str, then: dict[str, Any], log: ErrorLogAccount) -> set[str]:
+    """The records whose word in the error log differs from the pass's: rejected or set NULL since, or no
+    longer (the cutover's settling writes a row only with such an entry)."""
+    changed = log.rejected.get(table, set()) ^ set(then["rejected"])
+    fields = {f for (t, f) in log.fixed if t == table} | set(then["fixed"])
+    for f in fields:
+        changed |= log.fixed.get((table, f), set()) ^ set(then["fixed"].get(f, ()))
+    return changed
 
 
 def check_changed_tables(cur, mapping: Mapping, source, log: ErrorLogAccount, lists: dict[str, Any],
