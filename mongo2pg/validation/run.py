@@ -109,16 +109,12 @@ def validate(opts: ValidateOptions) -> dict[str, Any]:
             if record is None:
                 print(f"validate: {why_not}: checking every record", file=sys.stderr, flush=True)
         if record is not None:
-            def changed(conn) -> list[TableCheck]:
-                again = since.to_check_again(conn, mapping, record, log)
-                with conn.cursor() as cur:
-                    checks, current = since.check_changed_tables(cur, mapping, source, log, lists, again)
-                    for j in mapping.junctions.values():
-                        results["junction"].append((j, *since.check_changed_junction(cur, mapping, j, record, again,
-                                                                                      current)))
-                return checks
-            checks = with_retries(lambda: with_read_only(changed), opts.retry_seconds, StderrEvents,
-                                  "(changed records)", opts.pg_uri)
+            # Read-only and whole: after a lost connection, every changed record again (within --retry-seconds).
+            checks, linked, part = with_retries(
+                lambda: with_read_only(lambda conn: since.check_since(conn, mapping, source, log, record)),
+                opts.retry_seconds, StderrEvents, "(changed records)", opts.pg_uri)
+            _merge_lists(lists, part)
+            results["junction"] += linked
             database_checks(database_jobs(mapping), opts.worker_count())
             mode = f"changes since the full pass of {record['at']}"
             baseline_note = {"path": opts.since, "at": record["at"], "rowsCheckedThen": record["rowsChecked"]}

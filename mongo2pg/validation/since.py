@@ -35,7 +35,7 @@ from ..mapping import Mapping, Table
 from ..migration.state import STATE
 from ..online.capture import id_from_key
 from .database import LinkSets, compare_links, link_pair
-from .report import MAX_LISTED, TableCheck
+from .report import MAX_LISTED, TableCheck, new_lists
 from .rows import check_table
 
 VERSION = 2
@@ -142,6 +142,19 @@ def _logged_since(table: str, then: dict[str, Any], log: ErrorLogAccount) -> set
     for f in fields:
         changed |= log.fixed.get((table, f), set()) ^ set(then["fixed"].get(f, ()))
     return changed
+
+
+def check_since(conn, mapping: Mapping, source, log: ErrorLogAccount, record: dict[str, Any]
+                ) -> tuple[list[TableCheck], list[tuple], dict[str, Any]]:
+    """Everything that changed after the baseline's pass: each table's checks, each junction's result (as the
+    full pass's junction job gives it), and the report's lists of examples."""
+    lists = new_lists()
+    again = to_check_again(conn, mapping, record, log)
+    with conn.cursor() as cur:
+        checks, current = check_changed_tables(cur, mapping, source, log, lists, again)
+        linked = [(j, *check_changed_junction(cur, mapping, j, record, again, current))
+                  for j in mapping.junctions.values()]
+    return checks, linked, lists
 
 
 def check_changed_tables(cur, mapping: Mapping, source, log: ErrorLogAccount, lists: dict[str, Any],
