@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +30,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import pymongo  # noqa: E402
 from bench import DURABLE, cpu_calibration, production_settings  # noqa: E402
-from bson import ObjectId  # noqa: E402
 from servers import MongoServer, PgServer  # noqa: E402
 
+from mongo2pg.fixtures.app_writes import AppWrites  # noqa: E402
 from mongo2pg.fixtures.write import write_live  # noqa: E402
 
 WINDOW_TARGET, GROWTH_TARGET, BACKLOG_TARGET = 10.0, 0.20, 10.0
@@ -47,44 +44,6 @@ def engine(*args: str, env: dict | None = None, ok: tuple[int, ...] = (0,)) -> s
         raise SystemExit(f"bench-online: mongo2pg {args[0]} {args[1] if len(args) > 1 else ''} failed:\n"
                          f"{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
     return r
-
-
-class Load(threading.Thread):
-    """The app's steady writes: accounts created, renamed and deleted, contacts created under one, m:n links
-    (contacts to opportunities) added on one side and removed on the other, `rate` a second."""
-
-    def __init__(self, db, rate: float, seed: int = 5):
-        super().__init__(daemon=True)
-        self.db, self.rate, self.rng, self.stop, self.writes = db, rate, random.Random(seed), threading.Event(), 0
-
-    def run(self) -> None:
-        db, rng = self.db, self.rng
-        accounts = [d["_id"] for d in db.crm_Accounts.find({}, {"_id": 1}).limit(2000)]
-        contacts = [d["_id"] for d in db.crm_Contacts.find({}, {"_id": 1}).limit(2000)]
-        opportunities = [d["_id"] for d in db.crm_Opportunities.find({}, {"_id": 1}).limit(2000)]
-        while not self.stop.wait(1 / self.rate):
-            kind = rng.randrange(6)
-            if kind == 0:
-                _id = ObjectId()
-                db.crm_Accounts.insert_one({"_id": _id, "__v": 0, "name": f"Online {self.writes}",
-                                            "createdAt": datetime.now(UTC)})
-                accounts.append(_id)
-            elif kind == 1:
-                db.crm_Accounts.update_one({"_id": rng.choice(accounts)}, {"$set": {"name": f"Renamed {self.writes}"}})
-            elif kind == 2 and len(accounts) > 100:
-                db.crm_Accounts.delete_one({"_id": accounts.pop(rng.randrange(len(accounts)))})
-            elif kind == 3:
-                db.crm_Contacts.insert_one({"__v": 0, "last_name": f"Online {self.writes}",
-                                            "accountsIDs": rng.choice(accounts)})
-            elif kind == 4:
-                db.crm_Contacts.update_one({"_id": rng.choice(contacts)},
-                                           {"$addToSet": {"opportunitiesIDs": rng.choice(opportunities)}})
-            else:  # read, then $pull: nx-27017 answers $pop on an empty array with an error (MongoDB: no-op)
-                o = db.crm_Opportunities.find_one({"_id": rng.choice(opportunities)}, {"connected_contacts": 1})
-                if o and o.get("connected_contacts"):
-                    db.crm_Opportunities.update_one({"_id": o["_id"]},
-                                                    {"$pull": {"connected_contacts": o["connected_contacts"][0]}})
-            self.writes += 1
 
 
 def wait_caught_up(status_file: Path, most: int = 200, timeout: float = 3600) -> dict:
@@ -116,7 +75,7 @@ def window_at(scale: float, pg: PgServer, rate: float, work: Path) -> dict:
                  "--status-file", str(folder / "status.json"), "--error-log", str(folder / "errors.log")]
         common = ["--pg-uri", uri, "--mongo-uri", mongo.uri]
         engine("online", "start", *common, *files, "--fresh")
-        load = Load(client["nextcrm"], rate)
+        load = AppWrites(client["nextcrm"], interval=1 / rate, ids_read=2000)
         load.start()
         t0 = time.monotonic()
         engine("migrate", "--online", *common, "--quiet", "--fresh", "--error-log", str(folder / "errors.log"),
@@ -166,7 +125,7 @@ def backlog_rate(pg: PgServer, n: int, work: Path) -> float:
         capture = subprocess.Popen([sys.executable, "-m", "mongo2pg", "online", "capture", *common, "--until-idle", "3"],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         capture.stdout.readline()  # the streams are open
-        load = Load(client["nextcrm"], rate=1e6)
+        load = AppWrites(client["nextcrm"], interval=0, ids_read=2000)
         load.start()
         while load.writes < n:
             time.sleep(0.2)

@@ -11,9 +11,7 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
-from datetime import UTC, datetime
 
 import psycopg2
 import pymongo
@@ -22,6 +20,7 @@ from bson import ObjectId
 from servers import table_digests
 
 from mongo2pg.errors import ConfigError
+from mongo2pg.fixtures.app_writes import AppWrites
 from mongo2pg.fixtures.write import write_live
 from mongo2pg.ids import objectid_from_uuid, uuid_from_objectid
 from mongo2pg.online.capture import Capture, id_key
@@ -133,47 +132,6 @@ def _engine(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mongo2pg", *args], capture_output=True, text=True, timeout=timeout)
 
 
-class _App(threading.Thread):
-    """The app writing through its whole API while the bulk reads: accounts created, renamed, deleted;
-    contacts created under an account; m:n links added and removed from both sides."""
-
-    def __init__(self, db, seed: int):
-        super().__init__(daemon=True)
-        self.db, self.rng, self.stop, self.writes = db, random.Random(seed), threading.Event(), 0
-
-    def run(self) -> None:
-        db, rng = self.db, self.rng
-        accounts = [d["_id"] for d in db.crm_Accounts.find({}, {"_id": 1})]
-        contacts = [d["_id"] for d in db.crm_Contacts.find({}, {"_id": 1})]
-        opportunities = [d["_id"] for d in db.crm_Opportunities.find({}, {"_id": 1})]
-        while not self.stop.is_set():
-            kind = rng.randrange(7)
-            if kind == 0:
-                _id = ObjectId()
-                db.crm_Accounts.insert_one({"_id": _id, "v": 0, "name": f"Online {self.writes}",
-                                            "createdAt": datetime.now(UTC)})
-                accounts.append(_id)
-            elif kind == 1:
-                db.crm_Accounts.update_one({"_id": rng.choice(accounts)}, {"$set": {"name": f"Renamed {self.writes}"}})
-            elif kind == 2 and len(accounts) > 50:
-                db.crm_Accounts.delete_one({"_id": accounts.pop(rng.randrange(len(accounts)))})
-            elif kind == 3:
-                _id = ObjectId()
-                db.crm_Contacts.insert_one({"_id": _id, "v": 0, "last_name": f"Online {self.writes}",
-                                            "accountsIDs": rng.choice(accounts), "createdAt": datetime.now(UTC)})
-                contacts.append(_id)
-            elif kind == 4:  # a link added on the contact's side
-                db.crm_Contacts.update_one({"_id": rng.choice(contacts)},
-                                           {"$addToSet": {"opportunitiesIDs": rng.choice(opportunities)}})
-            elif kind == 5:  # a link removed on the opportunity's side
-                o = db.crm_Opportunities.find_one({"_id": rng.choice(opportunities)}, {"connected_contacts": 1})
-                if o and o.get("connected_contacts"):
-                    db.crm_Opportunities.update_one({"_id": o["_id"]},
-                                                    {"$set": {"connected_contacts": o["connected_contacts"][1:]}})
-            self.writes += 1
-            time.sleep(0.005)
-
-
 def _service(action: str, pg_uri: str, mongo_uri: str, db: str, folder, *extra: str) -> subprocess.CompletedProcess:
     return _engine("online", action, "--pg-uri", pg_uri, "--mongo-uri", mongo_uri, "--db", db,
                    "--pid-file", str(folder / "online.pid"), "--log-file", str(folder / "online.log"),
@@ -194,7 +152,7 @@ def test_online_bulk_while_the_app_writes_killed_service_and_cutover_equal_an_of
     started = _service("start", online, mongo.uri, db_name, tmp_path)
     assert started.returncode == 0 and "service running" in started.stdout, started.stdout + started.stderr
     assert mongo.uri not in (tmp_path / "online.log").read_text()
-    app = _App(db, seed=5)
+    app = AppWrites(db, interval=0.005, seed=5, version_field="v")  # `v`, not `__v`: its new documents rejects
     app.start()
     taken = db.Users.find_one({"email": {"$type": "string"}}, {"email": 1})["email"]
     second_user = db.Users.insert_one({"v": 0, "email": taken, "name": "second with that email"}).inserted_id
