@@ -21,13 +21,12 @@ from ..connect import pg_connect
 from ..errors import ConfigError
 from ..issues import REJECT_COLUMNS, Issue
 from ..mapping import Mapping
+from ..ops.state_read import STATE_SCHEMA
 
-STATE_SCHEMA = "mongo2pg"
 STATE = sql.Identifier(STATE_SCHEMA)
 # The shape of this state; a run begun under another layout cannot resume.
 STATE_LAYOUT = "2"
 _STATE_TABLES = ("checkpoint", "rejects", "link_stage", "run")
-
 
 
 def state_ddl() -> list[sql.Composable]:

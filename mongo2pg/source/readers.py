@@ -60,6 +60,12 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+def _id_forms(ids: set[str]) -> list[Any]:
+    """The `_id`s to ask a live source for, from their str() forms: an ObjectId's hex both as the ObjectId and as
+    it is (a table of string ids may hold such a string), sorted."""
+    return [ObjectId(i) for i in sorted(ids) if ObjectId.is_valid(i)] + sorted(ids)
+
+
 def tune_gc_for_documents() -> None:
     """For a process about to stream many documents. Decoded documents hold no reference cycles, so
     reference counting frees them; left at its defaults, the cycle collector traverses every live batch
@@ -205,16 +211,13 @@ class MongoSource:
     def fetch(self, collection: str, ids: set[str]) -> dict[str, dict[str, Any]]:
         if not ids:
             return {}
-        # by both forms: an ObjectId's hex, and a string id as it is (a table of string ids)
-        wanted: list[Any] = [ObjectId(i) for i in ids if ObjectId.is_valid(i)] + sorted(ids)
-        return {str(d["_id"]): d for d in self.db[collection].find({"_id": {"$in": wanted}})}
+        return {str(d["_id"]): d for d in self.db[collection].find({"_id": {"$in": _id_forms(ids)}})}
 
     def fetch_raw(self, collection: str, ids: set[str]) -> Iterator[bytes | memoryview]:
         """Documents by str(_id), raw, in _id order within each look-up of FETCH_IDS ids (by the _id index)."""
         if not ids or collection not in self._names:
             return iter(())
-        wanted: list[Any] = [ObjectId(i) for i in sorted(ids) if ObjectId.is_valid(i)] + sorted(ids)
-        coll = self.db.get_collection(collection, codec_options=RAW)
+        wanted, coll = _id_forms(ids), self.db.get_collection(collection, codec_options=RAW)
         return (d.raw for at in range(0, len(wanted), FETCH_IDS)
                 for d in coll.find({"_id": {"$in": wanted[at:at + FETCH_IDS]}}, sort=[("_id", 1)]))
 

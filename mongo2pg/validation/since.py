@@ -34,6 +34,7 @@ from ..issues import ErrorLogAccount
 from ..mapping import Mapping, Table
 from ..migration.state import STATE
 from ..online.capture import id_from_key
+from ..ops.state_read import readable_state_table
 from .database import LinkSets, compare_links, link_pair
 from .report import MAX_LISTED, TableCheck, new_lists
 from .rows import check_table
@@ -45,8 +46,7 @@ def capture_position(conn) -> dict[str, Any]:
     """Where the capture is, before a full pass reads anything: the last sequence number marked, then the
     changes still waiting (their order matters: a change marked after the first read is after the mark)."""
     with conn.cursor() as cur:
-        cur.execute("SELECT to_regclass('mongo2pg.online_seen') IS NOT NULL")
-        if not cur.fetchone()[0]:
+        if not readable_state_table(cur, "online_seen"):
             raise ConfigError("a validation baseline is for an online migration, and this target has no change "
                               "capture (mongo2pg online start; docs/online.md)")
         cur.execute(sql.SQL("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {}.online_seq").format(STATE))
@@ -106,8 +106,7 @@ def usable_baseline(path: str, conn) -> tuple[dict[str, Any] | None, str]:
     if record.get("version") != VERSION:
         return None, f"the baseline at {path} is of another version"
     with conn.cursor() as cur:
-        cur.execute("SELECT to_regclass('mongo2pg.online_seen') IS NOT NULL")
-        if not cur.fetchone()[0]:
+        if not readable_state_table(cur, "online_seen"):
             return None, "the target has no change capture"
         now = _capture_identity(cur)
     if now is None or now != record.get("capture"):
